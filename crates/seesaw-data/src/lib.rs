@@ -1,0 +1,4 @@
+pub mod error;
+pub mod simulate;
+
+pub use error::{DataError, Result};
