@@ -1,4 +1,36 @@
+//! seesaw-data turns short-video interaction logs (CSV or Parquet, with user and video side
+//! tables and optional per-clip features) and a simulated platform into labelled, encoded
+//! mini-batches of plain `f32`/`u32` buffers. It knows nothing of tensors, so it compiles and
+//! tests fast and can take Parquet produced by any other pipeline.
+//!
+//! The flow: [`spec::DatasetSpec`] says what each column means; [`log::InteractionLog`] reads
+//! and cleans the log with a counted reason per dropped row; [`dataset::prepare`] filters,
+//! splits, fits the [`feature_map::FeatureMap`] on training rows only and encodes; the result
+//! hands out [`batch::Batch`]es. [`streaming::StreamingBatches`] does the same for logs larger
+//! than memory with an already fitted feature map.
+
+pub mod atomic;
+pub mod batch;
+pub mod cells;
+pub mod cleaning;
+pub mod clips;
+pub mod dataset;
+pub mod dates;
+pub mod entity;
 pub mod error;
+pub mod feature_map;
+pub mod filter;
+pub mod interner;
+pub mod labels;
+pub mod log;
+pub mod numeric;
+pub mod presets;
+pub mod raw_feature;
+pub mod side_table;
 pub mod simulate;
+pub mod spec;
+pub mod split;
+pub mod table;
+pub mod vocabulary;
 
 pub use error::{DataError, Result};

@@ -1,0 +1,322 @@
+//! The fitted feature map: vocabularies, normalisers, the skip rule and the task list, fitted on
+//! training rows only. Saved as JSON beside a model so that serving encodes a new row exactly as
+//! training did (FuxiCTR's habit).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+use crate::labels::{FittedSkip, SKIP_TASK, WATCH_RATIO_TASK};
+use crate::numeric::FittedNumeric;
+use crate::raw_feature::{RawFeature, RawValues};
+use crate::spec::{DatasetSpec, FeatureKind, NumericTransform};
+use crate::vocabulary::Vocabulary;
+
+pub const FEATURE_MAP_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureSource {
+    Log,
+    User,
+    Video,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A 0/1 label, trained with BCE.
+    Binary,
+    /// A ratio in [0, regression_cap], trained with MSE.
+    Regression,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub name: String,
+    pub kind: TaskKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "encoding", rename_all = "snake_case")]
+pub enum Encoding {
+    /// One categorical slot.
+    Categorical { vocabulary: Vocabulary },
+    /// `vocabulary.cardinality()` dense slots.
+    OneHot { vocabulary: Vocabulary },
+    /// One dense slot.
+    Numeric { numeric: FittedNumeric },
+    /// One categorical slot of `numeric.bucket_cardinality()` values.
+    Bucketized { numeric: FittedNumeric },
+    /// `max_len` indices into one vocabulary, 0-padded.
+    Multi { vocabulary: Vocabulary, separator: String, max_len: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedFeature {
+    pub name: String,
+    pub column: String,
+    pub source: FeatureSource,
+    #[serde(flatten)]
+    pub encoding: Encoding,
+}
+
+/// Where each encoded value sits in a batch row: what an embedding layer reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSchema {
+    /// Categorical slots: user_id, video_id, then features (log, user, video order).
+    pub categorical: Vec<CategoricalSlot>,
+    /// Dense slot names, one per f32.
+    pub dense: Vec<String>,
+    pub multi: Vec<MultiSlot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoricalSlot {
+    pub name: String,
+    pub cardinality: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiSlot {
+    pub name: String,
+    pub cardinality: usize,
+    pub max_len: usize,
+}
+
+impl FeatureSchema {
+    pub fn multi_width(&self) -> usize {
+        self.multi.iter().map(|m| m.max_len).sum()
+    }
+}
+
+/// The encoded values of one feature for one row, appended to the right buffers.
+#[derive(Default)]
+pub struct EncodedParts {
+    pub categorical: Vec<u32>,
+    pub dense: Vec<f32>,
+    pub multi: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureMap {
+    pub version: u32,
+    /// The resolved dataset spec, so new rows are read with the same roles and cleaning.
+    pub spec: DatasetSpec,
+    pub user_id: Vocabulary,
+    pub video_id: Vocabulary,
+    pub features: Vec<FittedFeature>,
+    pub tasks: Vec<TaskInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<FittedSkip>,
+    /// Clip feature width, when clip features were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_feature_dim: Option<usize>,
+}
+
+impl FeatureMap {
+    pub fn schema(&self) -> FeatureSchema {
+        let mut schema = FeatureSchema {
+            categorical: vec![
+                CategoricalSlot { name: "user_id".into(), cardinality: self.user_id.cardinality() },
+                CategoricalSlot {
+                    name: "video_id".into(),
+                    cardinality: self.video_id.cardinality(),
+                },
+            ],
+            dense: Vec::new(),
+            multi: Vec::new(),
+        };
+        for feature in &self.features {
+            match &feature.encoding {
+                Encoding::Categorical { vocabulary } => schema.categorical.push(CategoricalSlot {
+                    name: feature.name.clone(),
+                    cardinality: vocabulary.cardinality(),
+                }),
+                Encoding::Bucketized { numeric } => schema.categorical.push(CategoricalSlot {
+                    name: feature.name.clone(),
+                    cardinality: numeric.bucket_cardinality(),
+                }),
+                Encoding::OneHot { vocabulary } => {
+                    schema.dense.push(format!("{}=<oov>", feature.name));
+                    for i in 1..vocabulary.cardinality() as u32 {
+                        schema.dense.push(format!(
+                            "{}={}",
+                            feature.name,
+                            vocabulary.token(i).unwrap_or("")
+                        ));
+                    }
+                }
+                Encoding::Numeric { .. } => schema.dense.push(feature.name.clone()),
+                Encoding::Multi { vocabulary, max_len, .. } => schema.multi.push(MultiSlot {
+                    name: feature.name.clone(),
+                    cardinality: vocabulary.cardinality(),
+                    max_len: *max_len,
+                }),
+            }
+        }
+        schema
+    }
+
+    pub fn features_of(&self, source: FeatureSource) -> impl Iterator<Item = &FittedFeature> {
+        self.features.iter().filter(move |f| f.source == source)
+    }
+
+    pub fn task_index(&self, name: &str) -> Option<usize> {
+        self.tasks.iter().position(|t| t.name == name)
+    }
+
+    /// Writes JSON atomically: a temporary file in the same directory, renamed into place.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| DataError::Json { path: path.to_owned(), message: e.to_string() })?;
+        crate::atomic::write(path, &json)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        let map: FeatureMap = serde_json::from_slice(&bytes)
+            .map_err(|e| DataError::Json { path: path.to_owned(), message: e.to_string() })?;
+        if map.version != FEATURE_MAP_VERSION {
+            return Err(DataError::Json {
+                path: path.to_owned(),
+                message: format!(
+                    "feature map version {} is not the supported {FEATURE_MAP_VERSION}",
+                    map.version
+                ),
+            });
+        }
+        Ok(map)
+    }
+}
+
+/// The task list a spec asks for, checked against what the log can give.
+pub fn resolve_tasks(spec: &DatasetSpec) -> Result<Vec<TaskInfo>> {
+    let mut available: Vec<TaskInfo> = spec
+        .flag_tasks()
+        .into_iter()
+        .map(|(_, name)| TaskInfo { name, kind: TaskKind::Binary })
+        .collect();
+    if spec.has_watch_ratio() {
+        available.push(TaskInfo { name: WATCH_RATIO_TASK.into(), kind: TaskKind::Regression });
+        available.push(TaskInfo { name: SKIP_TASK.into(), kind: TaskKind::Binary });
+    }
+    match &spec.labels.tasks {
+        None => Ok(available),
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                available.iter().find(|t| &t.name == name).cloned().ok_or_else(|| {
+                    DataError::spec(format!(
+                        "labels.tasks names '{name}', which this log cannot give (available: {})",
+                        available.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Fits one feature from the raw values of training rows (`rows` index into `raw`; repeated
+/// indices weight the value by its impressions).
+pub fn fit_feature(
+    raw: &RawFeature,
+    source: FeatureSource,
+    rows: impl Iterator<Item = u32>,
+) -> FittedFeature {
+    let spec = &raw.spec;
+    let encoding = match (&raw.values, spec.kind) {
+        (RawValues::Tokens { tokens, values }, FeatureKind::Multi) => {
+            let mut cell_counts = vec![0u64; tokens.len()];
+            rows.for_each(|r| cell_counts[values[r as usize] as usize] += 1);
+            let mut counts = std::collections::HashMap::<&str, u64>::new();
+            for (cell, &n) in tokens.tokens().zip(&cell_counts) {
+                for part in split_multi(cell, &spec.separator) {
+                    *counts.entry(part).or_default() += n;
+                }
+            }
+            Encoding::Multi {
+                vocabulary: Vocabulary::fit(counts, spec.min_count),
+                separator: spec.separator.clone(),
+                max_len: spec.max_len,
+            }
+        }
+        (RawValues::Tokens { tokens, values }, _) => {
+            let mut counts = vec![0u64; tokens.len()];
+            rows.for_each(|r| counts[values[r as usize] as usize] += 1);
+            let vocabulary = Vocabulary::fit(tokens.tokens().zip(counts), spec.min_count);
+            if spec.one_hot {
+                Encoding::OneHot { vocabulary }
+            } else {
+                Encoding::Categorical { vocabulary }
+            }
+        }
+        (RawValues::Numbers(values), _) => {
+            let numeric =
+                FittedNumeric::fit(spec.transform, rows.map(|r| values[r as usize]), spec.buckets);
+            if spec.transform == NumericTransform::Quantile {
+                Encoding::Bucketized { numeric }
+            } else {
+                Encoding::Numeric { numeric }
+            }
+        }
+    };
+    FittedFeature { name: spec.name().to_owned(), column: spec.column.clone(), source, encoding }
+}
+
+fn split_multi<'a>(cell: &'a str, separator: &'a str) -> impl Iterator<Item = &'a str> {
+    cell.split(separator).map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl FittedFeature {
+    /// Encodes row `row` of `raw` (the same feature's raw values) into `out`.
+    pub fn encode(&self, raw: &RawFeature, row: usize, out: &mut EncodedParts) {
+        match (&self.encoding, &raw.values) {
+            (Encoding::Categorical { vocabulary }, RawValues::Tokens { tokens, values }) => {
+                out.categorical.push(vocabulary.index(tokens.token(values[row])))
+            }
+            (Encoding::OneHot { vocabulary }, RawValues::Tokens { tokens, values }) => {
+                let hot = vocabulary.index(tokens.token(values[row])) as usize;
+                out.dense.extend(
+                    (0..vocabulary.cardinality()).map(|i| if i == hot { 1.0 } else { 0.0 }),
+                );
+            }
+            (
+                Encoding::Multi { vocabulary, separator, max_len },
+                RawValues::Tokens { tokens, values },
+            ) => {
+                let start = out.multi.len();
+                out.multi.extend(
+                    split_multi(tokens.token(values[row]), separator)
+                        .take(*max_len)
+                        .map(|p| vocabulary.index(p)),
+                );
+                out.multi.resize(start + max_len, 0);
+            }
+            (Encoding::Numeric { numeric }, RawValues::Numbers(values)) => {
+                out.dense.push(numeric.dense(values[row]))
+            }
+            (Encoding::Bucketized { numeric }, RawValues::Numbers(values)) => {
+                out.categorical.push(numeric.bucket(values[row]))
+            }
+            _ => unreachable!("feature '{}' is encoded from values of its own kind", self.name),
+        }
+    }
+
+    /// The encoding of a missing value (an id absent from its side table).
+    pub fn encode_missing(&self, out: &mut EncodedParts) {
+        match &self.encoding {
+            Encoding::Categorical { vocabulary } => out.categorical.push(vocabulary.index("")),
+            Encoding::OneHot { vocabulary } => {
+                let hot = vocabulary.index("") as usize;
+                out.dense.extend(
+                    (0..vocabulary.cardinality()).map(|i| if i == hot { 1.0 } else { 0.0 }),
+                );
+            }
+            Encoding::Multi { max_len, .. } => out.multi.extend(std::iter::repeat_n(0, *max_len)),
+            Encoding::Numeric { numeric } => out.dense.push(numeric.dense(f32::NAN)),
+            Encoding::Bucketized { .. } => out.categorical.push(0),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The shared KuaiRand-Pure slice, read with the `kuairand` preset: the counts its README states,
+//! asserted exactly.
+
+mod common;
+
+use seesaw_data::cleaning::DropReason;
+use seesaw_data::dataset::prepare;
+use seesaw_data::split::Part;
+
+#[test]
+fn counts_match_the_readme_exactly() {
+    let Some(dir) = common::kuairand_dir() else { return };
+    let data = prepare(&common::kuairand_spec(&dir)).unwrap();
+    let report = &data.report;
+    assert_eq!(report.rows_read, 171_671);
+    assert_eq!(report.dropped.get(DropReason::DurationNotPositive.as_str()), Some(&2_646));
+    assert_eq!(report.users, 24_076);
+    assert_eq!(report.videos, 6_075);
+    // The README's rates are over the file as read; the kept-row rates differ because the
+    // zero-duration rows and repeated impressions are gone.
+    assert_eq!(format!("{:.4}", report.label_rates_read["click"]), "0.4433");
+    assert_eq!(format!("{:.4}", report.label_rates_read["long_view"]), "0.3119");
+    // 4,739 rows repeat an earlier (user, video, time_ms): logging duplicates.
+    assert_eq!(report.dropped.get(DropReason::DuplicateImpression.as_str()), Some(&4_739));
+    assert_eq!(report.rows_kept, 171_671 - 2_646 - 4_739);
+    assert_eq!(format!("{:.4}", report.label_rates["click"]), "0.4553");
+    assert_eq!(report.users_kept, 24_026);
+    // Temporal split: the last two days (05-03, 05-04) validate.
+    assert_eq!(report.split["train"] + report.split["valid"], report.rows_kept as usize);
+    assert!(
+        data.day
+            .iter()
+            .zip(0..)
+            .all(|(&d, r)| (d >= 20220503) == data.split.valid.binary_search(&r).is_ok())
+    );
+}
+
+#[test]
+fn batches_carry_every_slot_and_task() {
+    let Some(dir) = common::kuairand_dir() else { return };
+    let data = prepare(&common::kuairand_spec(&dir)).unwrap();
+    let batch = data.batches(Part::Train, 512, Some(7)).next().unwrap();
+    assert_eq!(batch.size, 512);
+    assert_eq!(batch.categorical.len(), 512 * data.schema.categorical.len());
+    assert_eq!(batch.dense.len(), 512 * data.schema.dense.len());
+    assert_eq!(batch.labels.len(), 512 * data.feature_map.tasks.len());
+    for (slot, c) in data.schema.categorical.iter().enumerate() {
+        assert!(
+            batch
+                .categorical
+                .iter()
+                .skip(slot)
+                .step_by(batch.n_categorical)
+                .all(|&i| (i as usize) < c.cardinality)
+        );
+    }
+    assert!(batch.dense.iter().all(|v| v.is_finite()));
+    let tasks: Vec<&str> = data.feature_map.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        tasks,
+        [
+            "click",
+            "like",
+            "follow",
+            "comment",
+            "forward",
+            "hate",
+            "long_view",
+            "watch_ratio",
+            "skip"
+        ]
+    );
+    // Same seed, same batches.
+    let again = data.batches(Part::Train, 512, Some(7)).next().unwrap();
+    assert_eq!(batch, again);
+}
