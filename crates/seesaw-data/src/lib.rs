@@ -30,6 +30,7 @@ pub mod side_table;
 pub mod simulate;
 pub mod spec;
 pub mod split;
+pub mod streaming;
 pub mod table;
 pub mod vocabulary;
 

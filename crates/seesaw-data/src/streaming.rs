@@ -1,0 +1,172 @@
+//! Batches straight from a log file, chunk by chunk, through an already fitted feature map: for
+//! logs larger than memory, and for scoring new logs exactly as training encoded them. Only one
+//! chunk is held at a time.
+//!
+//! Each chunk is cleaned with the same rules as the in-memory path; repeated impressions are
+//! removed within a chunk (a time-sorted log keeps its repeats together, so chunk boundaries
+//! rarely separate them). A chunk becomes one batch, so a batch holds at most `batch_size` rows
+//! and fewer where rows were dropped.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::batch::{Batch, BatchBuilder, RowInputs};
+use crate::clips::ClipTable;
+use crate::cleaning::DropCounts;
+use crate::dataset::read_side_tables;
+use crate::entity::EntityTable;
+use crate::error::Result;
+use crate::feature_map::{EncodedParts, FeatureMap, FeatureSchema, FeatureSource};
+use crate::interner::Interner;
+use crate::labels::{SKIP_TASK, WATCH_RATIO_TASK};
+use crate::log::{FLAG_MISSING, InteractionLog, LogIngestor};
+use crate::table::TableReader;
+
+/// The encoded side tables a fitted feature map needs to encode rows: loaded once, shared by
+/// streams and by the server.
+pub struct EncodedSideTables {
+    pub users: EntityTable,
+    pub videos: EntityTable,
+    pub clips: Option<ClipTable>,
+    pub video_durations: Option<HashMap<String, f64>>,
+}
+
+impl EncodedSideTables {
+    /// Reads the side tables named in the feature map's spec.
+    pub fn load(map: &FeatureMap) -> Result<Self> {
+        let (users, videos) = read_side_tables(&map.spec)?;
+        let clips = match (&map.spec.clips, map.spec.labels.clips, map.clip_feature_dim) {
+            (Some(spec), Some(n), Some(_)) => match &spec.path {
+                Some(path) => Some(ClipTable::read(spec, path, n)?),
+                None => None,
+            },
+            _ => None,
+        };
+        Ok(Self {
+            users: EntityTable::build(users.as_ref(), map, FeatureSource::User),
+            video_durations: videos.as_ref().and_then(|v| v.durations()),
+            videos: EntityTable::build(videos.as_ref(), map, FeatureSource::Video),
+            clips,
+        })
+    }
+}
+
+pub struct StreamingBatches<'a> {
+    map: &'a FeatureMap,
+    schema: FeatureSchema,
+    tables: &'a EncodedSideTables,
+    reader: TableReader,
+    user_groups: Interner,
+    rows_emitted: u64,
+    rows_read: u64,
+    dropped: DropCounts,
+}
+
+impl<'a> StreamingBatches<'a> {
+    pub fn open(map: &'a FeatureMap, tables: &'a EncodedSideTables, log: &Path, batch_size: usize) -> Result<Self> {
+        let reader = TableReader::open_with_chunk_rows(log, batch_size.max(1))?;
+        LogIngestor::new(&map.spec, log, None).check_columns(reader.columns())?;
+        Ok(Self {
+            map,
+            schema: map.schema(),
+            tables,
+            reader,
+            user_groups: Interner::new(),
+            rows_emitted: 0,
+            rows_read: 0,
+            dropped: DropCounts::default(),
+        })
+    }
+
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+
+    pub fn dropped(&self) -> &DropCounts {
+        &self.dropped
+    }
+
+    fn encode(&mut self, log: &InteractionLog) -> Batch {
+        let map = self.map;
+        let n_clips = map.spec.labels.clips;
+        let mut builder = BatchBuilder::new(
+            &self.schema,
+            &self.tables.users,
+            &self.tables.videos,
+            map.tasks.len(),
+            n_clips.map(|n| (n, self.tables.clips.as_ref())),
+            log.len(),
+        );
+        let log_features: Vec<_> = map.features_of(FeatureSource::Log).collect();
+        let flag_of_task: Vec<Option<usize>> =
+            map.tasks.iter().map(|t| log.flags.iter().position(|f| f.task == t.name)).collect();
+        let cap = map.spec.labels.regression_cap as f32;
+        let mut context = EncodedParts::default();
+        let mut labels = vec![(0.0, false); map.tasks.len()];
+        for r in 0..log.len() {
+            let user_key = log.users.token(log.user[r]);
+            let video_key = log.videos.token(log.video[r]);
+            context.categorical.clear();
+            context.dense.clear();
+            context.multi.clear();
+            for (fitted, raw) in log_features.iter().zip(&log.features) {
+                fitted.encode(raw, r, &mut context);
+            }
+            let ratio = log.watch_ratio.get(r).copied();
+            for (k, task) in map.tasks.iter().enumerate() {
+                labels[k] = if let Some(flag) = flag_of_task[k] {
+                    let v = log.flags[flag].values[r];
+                    (f32::from(v & 1), v != FLAG_MISSING)
+                } else if task.name == WATCH_RATIO_TASK {
+                    ratio.map_or((0.0, false), |x| (x.min(cap), true))
+                } else if task.name == SKIP_TASK {
+                    let skip = map.skip.as_ref().expect("a skip task has a fitted rule");
+                    let duration = log.duration_seconds.get(r).copied().unwrap_or(0.0);
+                    ratio.map_or((0.0, false), |x| (f32::from(u8::from(skip.is_skip(x, duration, user_key))), true))
+                } else {
+                    (0.0, false)
+                };
+            }
+            builder.push(RowInputs {
+                user_id: map.user_id.index(user_key),
+                video_id: map.video_id.index(video_key),
+                user_row: self.tables.users.row_of(user_key),
+                video_row: self.tables.videos.row_of(video_key),
+                clip_row: self.tables.clips.as_ref().map_or(0, |c| c.row_of(video_key)),
+                context_categorical: &context.categorical,
+                context_dense: &context.dense,
+                context_multi: &context.multi,
+                labels: &labels,
+                watch_ratio: ratio,
+                user_group: self.user_groups.intern(user_key),
+                row: (self.rows_emitted + r as u64) as u32,
+            });
+        }
+        self.rows_emitted += log.len() as u64;
+        builder.finish()
+    }
+}
+
+impl Iterator for StreamingBatches<'_> {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let chunk = match self.reader.next()? {
+                Ok(chunk) => chunk,
+                Err(e) => return Some(Err(e)),
+            };
+            let mut ingestor =
+                LogIngestor::new(&self.map.spec, self.reader.path(), self.tables.video_durations.as_ref());
+            let log = match ingestor.ingest(&chunk.batch, chunk.first_line).and_then(|_| ingestor.finish()) {
+                Ok(log) => log,
+                Err(e) => return Some(Err(e)),
+            };
+            self.rows_read += log.stats.rows_read;
+            self.dropped.merge(&log.stats.dropped);
+            if !log.is_empty() {
+                return Some(Ok(self.encode(&log)));
+            }
+        }
+    }
+}
