@@ -1,1 +1,17 @@
+//! A simulated short-video platform whose ground truth is known: every logged label comes with
+//! the exact probability it was drawn from, so models can be scored against the best possible
+//! predictor, and the dependence between tasks is a knob rather than an unknown.
 
+mod alias;
+mod behaviour;
+mod calendar;
+mod config;
+mod normal;
+mod platform;
+mod population;
+mod viewing;
+
+pub use config::SimConfig;
+pub use normal::{norm_cdf, norm_inv_cdf};
+pub use platform::{ConditionalProbabilities, Impression, Impressions, Platform, TrueProbabilities};
+pub use population::World;
