@@ -9,9 +9,13 @@ mod config;
 mod normal;
 mod platform;
 mod population;
+mod side_tables;
 mod viewing;
+mod writer;
 
 pub use config::SimConfig;
 pub use normal::{norm_cdf, norm_inv_cdf};
 pub use platform::{ConditionalProbabilities, Impression, Impressions, Platform, TrueProbabilities};
 pub use population::World;
+pub use side_tables::{USER_FEATURES_HEADER, VIDEO_FEATURES_HEADER};
+pub use writer::{write_kuairand, write_kuairand_with_progress, SimFiles, LOG_HEADER, TRUTH_HEADER};
