@@ -6,6 +6,7 @@ mod alias;
 mod behaviour;
 mod calendar;
 mod config;
+pub mod mmoe_synthetic;
 mod normal;
 mod platform;
 mod population;
@@ -19,3 +20,4 @@ pub use platform::{ConditionalProbabilities, Impression, Impressions, Platform, 
 pub use population::World;
 pub use side_tables::{USER_FEATURES_HEADER, VIDEO_FEATURES_HEADER};
 pub use writer::{write_kuairand, write_kuairand_with_progress, SimFiles, LOG_HEADER, TRUTH_HEADER};
+pub use mmoe_synthetic::{MmoeSynthetic, MmoeSyntheticConfig};
