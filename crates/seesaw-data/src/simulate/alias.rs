@@ -43,13 +43,9 @@ impl AliasTable {
     pub fn sample(&self, rng: &mut impl RngCore) -> usize {
         let r = rng.next_u64();
         // High 32 bits pick the column, low 32 bits decide between it and its alias.
-        let i = ((r >> 32) * self.prob.len() as u64 >> 32) as usize;
+        let i = (((r >> 32) * self.prob.len() as u64) >> 32) as usize;
         let u = (r & 0xffff_ffff) as f64 * (1.0 / 4_294_967_296.0);
-        if u < self.prob[i] {
-            i
-        } else {
-            self.alias[i] as usize
-        }
+        if u < self.prob[i] { i } else { self.alias[i] as usize }
     }
 }
 

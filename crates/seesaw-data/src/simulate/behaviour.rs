@@ -50,7 +50,9 @@ pub fn emotion_prob(s: &PairScores) -> f64 {
 /// in a single-column autoplay feed the click is not a gate to watching.
 #[inline]
 pub fn click_prob(s: &PairScores, emotion: bool) -> f64 {
-    sigmoid(-0.9 + if emotion { 1.0 } else { 0.0 } + 0.4 * s.affinity + s.click_bias + 0.3 * s.quality)
+    sigmoid(
+        -0.9 + if emotion { 1.0 } else { 0.0 } + 0.4 * s.affinity + s.click_bias + 0.3 * s.quality,
+    )
 }
 
 /// Marginal probabilities of like, follow, comment, forward, hate given the state. Positive
@@ -62,7 +64,9 @@ pub fn marginals(s: &PairScores, emotion: bool) -> [f64; N_BEHAVIOURS] {
     [
         sigmoid(-5.0 + 1.6 * e + 0.4 * s.affinity + 1.5 * s.entertainment + 0.4 * s.quality),
         sigmoid(-7.2 + 1.3 * e + 3.0 * s.social_need + s.author_appeal + 0.3 * s.affinity),
-        sigmoid(-6.6 + 0.8 * e + 2.5 * s.social_need + 1.5 * s.social_content + 0.7 * s.controversy),
+        sigmoid(
+            -6.6 + 0.8 * e + 2.5 * s.social_need + 1.5 * s.social_content + 0.7 * s.controversy,
+        ),
         sigmoid(-7.0 + 1.0 * e + 2.0 * s.social_need + 2.0 * s.information),
         sigmoid(-6.6 - 1.8 * (e - 0.5) + 3.5 * obj + 0.5 * s.controversy - 0.3 * s.affinity),
     ]

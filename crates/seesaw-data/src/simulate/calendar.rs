@@ -8,9 +8,9 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Relative traffic per local hour, taken from the shape of the real KuaiRand slice: quiet
 /// nights, a rise through the morning, a plateau in the afternoon and a peak in the evening.
 pub const HOURLY_TRAFFIC: [f64; 24] = [
-    6896.0, 4163.0, 2759.0, 1683.0, 1372.0, 1502.0, 2762.0, 4316.0, 5559.0, 6707.0, 7600.0,
-    8776.0, 9719.0, 9669.0, 8823.0, 8780.0, 9391.0, 10122.0, 9860.0, 9390.0, 9794.0, 10278.0,
-    11136.0, 10614.0,
+    6896.0, 4163.0, 2759.0, 1683.0, 1372.0, 1502.0, 2762.0, 4316.0, 5559.0, 6707.0, 7600.0, 8776.0,
+    9719.0, 9669.0, 8823.0, 8780.0, 9391.0, 10122.0, 9860.0, 9390.0, 9794.0, 10278.0, 11136.0,
+    10614.0,
 ];
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -125,7 +125,8 @@ mod tests {
     #[test]
     fn default_is_valid_and_nonsense_is_rejected() {
         SimConfig::default().validate().unwrap();
-        let cases: Vec<Box<dyn Fn(&mut SimConfig)>> = vec![
+        type Mutation = Box<dyn Fn(&mut SimConfig)>;
+        let cases: Vec<Mutation> = vec![
             Box::new(|c| c.n_clips = 0),
             Box::new(|c| c.dependence = 1.0),
             Box::new(|c| c.dependence = -0.1),

@@ -30,7 +30,15 @@ pub struct MmoeSyntheticConfig {
 
 impl Default for MmoeSyntheticConfig {
     fn default() -> Self {
-        Self { seed: 42, n_samples: 10_000, input_dim: 100, correlation: 0.5, n_sin: 10, scale: 1.0, noise_sd: 0.1 }
+        Self {
+            seed: 42,
+            n_samples: 10_000,
+            input_dim: 100,
+            correlation: 0.5,
+            n_sin: 10,
+            scale: 1.0,
+            noise_sd: 0.1,
+        }
     }
 }
 
@@ -41,13 +49,19 @@ impl MmoeSyntheticConfig {
             return bad(format!("correlation must be in [-1, 1], got {}", self.correlation));
         }
         if self.input_dim < 2 {
-            return bad(format!("input_dim must be at least 2 (two orthogonal directions), got {}", self.input_dim));
+            return bad(format!(
+                "input_dim must be at least 2 (two orthogonal directions), got {}",
+                self.input_dim
+            ));
         }
         if self.n_samples == 0 {
             return bad("n_samples must be positive".into());
         }
         if !(self.scale.is_finite() && self.noise_sd.is_finite() && self.noise_sd >= 0.0) {
-            return bad(format!("scale must be finite and noise_sd finite and ≥ 0, got {} and {}", self.scale, self.noise_sd));
+            return bad(format!(
+                "scale must be finite and noise_sd finite and ≥ 0, got {} and {}",
+                self.scale, self.noise_sd
+            ));
         }
         Ok(())
     }
@@ -182,7 +196,8 @@ mod tests {
     fn label_correlation_grows_with_task_correlation() {
         let mut last = -1.0;
         for p in [-0.5, 0.0, 0.5, 0.9, 1.0] {
-            let cfg = MmoeSyntheticConfig { n_samples: 20_000, correlation: p, ..Default::default() };
+            let cfg =
+                MmoeSyntheticConfig { n_samples: 20_000, correlation: p, ..Default::default() };
             let data = generate(&cfg).unwrap();
             let y1: Vec<f64> = data.y1.iter().map(|&v| v as f64).collect();
             let y2: Vec<f64> = data.y2.iter().map(|&v| v as f64).collect();
@@ -198,7 +213,10 @@ mod tests {
     fn deterministic_validated_and_written() {
         let cfg = MmoeSyntheticConfig { n_samples: 50, input_dim: 4, ..Default::default() };
         assert_eq!(generate(&cfg).unwrap(), generate(&cfg).unwrap());
-        assert_ne!(generate(&cfg).unwrap(), generate(&MmoeSyntheticConfig { seed: 1, ..cfg.clone() }).unwrap());
+        assert_ne!(
+            generate(&cfg).unwrap(),
+            generate(&MmoeSyntheticConfig { seed: 1, ..cfg.clone() }).unwrap()
+        );
         for bad in [
             MmoeSyntheticConfig { correlation: 1.5, ..cfg.clone() },
             MmoeSyntheticConfig { input_dim: 1, ..cfg.clone() },

@@ -15,9 +15,13 @@ mod viewing;
 mod writer;
 
 pub use config::SimConfig;
+pub use mmoe_synthetic::{MmoeSynthetic, MmoeSyntheticConfig};
 pub use normal::{norm_cdf, norm_inv_cdf};
-pub use platform::{ConditionalProbabilities, Impression, Impressions, Platform, TrueProbabilities};
+pub use platform::{
+    ConditionalProbabilities, Impression, Impressions, Platform, TrueProbabilities,
+};
 pub use population::World;
 pub use side_tables::{USER_FEATURES_HEADER, VIDEO_FEATURES_HEADER};
-pub use writer::{write_kuairand, write_kuairand_with_progress, SimFiles, LOG_HEADER, TRUTH_HEADER};
-pub use mmoe_synthetic::{MmoeSynthetic, MmoeSyntheticConfig};
+pub use writer::{
+    LOG_HEADER, SimFiles, TRUTH_HEADER, write_kuairand, write_kuairand_with_progress,
+};

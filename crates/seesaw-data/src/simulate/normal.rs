@@ -47,11 +47,7 @@ pub fn norm_cdf(x: f64) -> f64 {
             e / b / SQRT_2PI
         }
     };
-    if x > 0.0 {
-        1.0 - tail
-    } else {
-        tail
-    }
+    if x > 0.0 { 1.0 - tail } else { tail }
 }
 
 const A: [f64; 6] = [

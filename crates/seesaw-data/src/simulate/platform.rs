@@ -4,11 +4,11 @@
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::behaviour::{self, Copula, PairScores, COMMENT, FOLLOW, FORWARD, HATE, LIKE};
+use super::behaviour::{self, COMMENT, Copula, FOLLOW, FORWARD, HATE, LIKE, PairScores};
 use super::calendar::{self, DAY_MS, HOURLY_TRAFFIC, UTC_OFFSET_MS};
 use super::config::SimConfig;
 use super::normal::{open01, unit};
-use super::population::{World, NEED_ENTERTAINMENT, NEED_INFORMATION, NEED_SOCIAL};
+use super::population::{NEED_ENTERTAINMENT, NEED_INFORMATION, NEED_SOCIAL, World};
 use super::viewing::{self, ViewingProbs};
 use crate::error::Result;
 
@@ -119,8 +119,7 @@ const TABS: [(u8, f64); 10] = [
 impl Platform {
     pub fn new(config: &SimConfig) -> Result<Self> {
         config.validate()?;
-        let start_day = calendar::parse_yyyymmdd(config.start_date)
-            .expect("validated start_date");
+        let start_day = calendar::parse_yyyymmdd(config.start_date).expect("validated start_date");
         // Xoshiro's jump gives 2^128 draws between consecutive streams: no overlap in practice.
         let mut base = Xoshiro256PlusPlus::seed_from_u64(config.seed);
         let mut next = || {
@@ -129,7 +128,8 @@ impl Platform {
             s
         };
         let (mut topics, mut users, mut videos) = (next(), next(), next());
-        let streams = Streams { time: next(), pick: next(), outcome: next(), side: next(), extras: next() };
+        let streams =
+            Streams { time: next(), pick: next(), outcome: next(), side: next(), extras: next() };
         let world = World::generate(config, [&mut topics, &mut users, &mut videos]);
         Ok(Self { config: config.clone(), world, streams, start_day })
     }
@@ -237,7 +237,8 @@ impl Impressions<'_> {
             self.hour += 1;
         }
         let h = self.hour;
-        let frac = ((self.x - self.hour_cum[h]) / (self.hour_cum[h + 1] - self.hour_cum[h])).clamp(0.0, 1.0);
+        let frac = ((self.x - self.hour_cum[h]) / (self.hour_cum[h + 1] - self.hour_cum[h]))
+            .clamp(0.0, 1.0);
         let in_hour = ((frac * 3_600_000.0) as i64).min(3_599_999);
         let day_start = (self.platform.start_day + self.day as i64) * DAY_MS - UTC_OFFSET_MS;
         (day_start + h as i64 * 3_600_000 + in_hour, h as u32 * 100)
@@ -317,7 +318,13 @@ struct StateProbs {
     viewing: ViewingProbs,
 }
 
-fn state_probs(cfg: &SimConfig, s: &PairScores, survival: &[f64], duration_ms: i64, emotion: bool) -> StateProbs {
+fn state_probs(
+    cfg: &SimConfig,
+    s: &PairScores,
+    survival: &[f64],
+    duration_ms: i64,
+    emotion: bool,
+) -> StateProbs {
     let long_view_ratio = (duration_ms.min(cfg.long_view_ms)) as f64 / duration_ms as f64;
     StateProbs {
         click: behaviour::click_prob(s, emotion),
@@ -445,7 +452,8 @@ mod tests {
     use super::*;
 
     fn small(seed: u64, dependence: f64, n: u64) -> Platform {
-        Platform::new(&SimConfig { seed, dependence, n_impressions: n, ..SimConfig::default() }).unwrap()
+        Platform::new(&SimConfig { seed, dependence, n_impressions: n, ..SimConfig::default() })
+            .unwrap()
     }
 
     /// AUC with ties counted half, via average ranks (Mann–Whitney U).
@@ -488,7 +496,8 @@ mod tests {
         assert_eq!(p.impressions().collect::<Vec<_>>(), a, "a second pass replays the stream");
         let c: Vec<_> = small(2, 0.3, 5000).impressions().collect();
         assert_ne!(a, c);
-        let differing = a.iter().zip(&c).filter(|(x, y)| x.user != y.user || x.video != y.video).count();
+        let differing =
+            a.iter().zip(&c).filter(|(x, y)| x.user != y.user || x.video != y.video).count();
         assert!(differing > 4000, "{differing}");
     }
 
@@ -542,7 +551,11 @@ mod tests {
     /// mean(y_a·y_b − p_a|s·p_b|s) and its standard error under conditional independence,
     /// Σ p_a p_b (1 − p_a p_b) / n²: the sample variance would understate it whenever, by
     /// chance, few joint events occurred, and rare behaviours make that common.
-    fn excess(v: &[Impression], a: fn(&Impression) -> (bool, f32), b: fn(&Impression) -> (bool, f32)) -> (f64, f64) {
+    fn excess(
+        v: &[Impression],
+        a: fn(&Impression) -> (bool, f32),
+        b: fn(&Impression) -> (bool, f32),
+    ) -> (f64, f64) {
         let n = v.len() as f64;
         let (mut sum, mut var) = (0.0, 0.0);
         for i in v {
@@ -573,12 +586,16 @@ mod tests {
             ("follow,forward", follow, forward),
             ("like,hate", like, hate),
         ];
-        let other_pairs: [(&str, Get, Get); 2] = [("click,like", click, like), ("like,long_view", like, long)];
+        let other_pairs: [(&str, Get, Get); 2] =
+            [("click,like", click, like), ("like,long_view", like, long)];
         for dependence in [0.0, 0.6] {
             let v: Vec<_> = small(21, dependence, 200_000).impressions().collect();
             for (name, a, b) in copula_pairs {
                 let (m, se) = excess(&v, a, b);
-                println!("dependence {dependence}: ({name}) mean excess {m:.3e}, se {se:.2e}, z = {:.1}", m / se);
+                println!(
+                    "dependence {dependence}: ({name}) mean excess {m:.3e}, se {se:.2e}, z = {:.1}",
+                    m / se
+                );
                 if dependence == 0.0 {
                     assert!(m.abs() < 3.0 * se, "{name} at 0: z = {}", m / se);
                 } else if name != "like,hate" {
@@ -590,7 +607,10 @@ mod tests {
             }
             for (name, a, b) in other_pairs {
                 let (m, se) = excess(&v, a, b);
-                println!("dependence {dependence}: ({name}) [outside the copula] mean excess {m:.3e}, se {se:.2e}, z = {:.1}", m / se);
+                println!(
+                    "dependence {dependence}: ({name}) [outside the copula] mean excess {m:.3e}, se {se:.2e}, z = {:.1}",
+                    m / se
+                );
                 assert!(m.abs() < 3.0 * se, "{name}: z = {}", m / se);
             }
         }
@@ -614,12 +634,16 @@ mod tests {
             ("emotion", |i| (i.emotion, i.truth.emotion)),
         ];
         for (name, get) in labels {
-            let (y, t): (Vec<bool>, Vec<f64>) = v.iter().map(|i| get(i)).map(|(y, t)| (y, t as f64)).unzip();
+            let (y, t): (Vec<bool>, Vec<f64>) =
+                v.iter().map(get).map(|(y, t)| (y, t as f64)).unzip();
             let n = y.len() as f64;
             let my = y.iter().filter(|b| **b).count() as f64 / n;
             let mt = t.iter().sum::<f64>() / n;
             let se = t.iter().map(|p| p * (1.0 - p)).sum::<f64>().sqrt() / n;
-            assert!((my - mt).abs() < 4.0 * se, "{name}: label mean {my} vs truth mean {mt} (se {se})");
+            assert!(
+                (my - mt).abs() < 4.0 * se,
+                "{name}: label mean {my} vs truth mean {mt} (se {se})"
+            );
             // Calibration by decile of the truth.
             let mut idx: Vec<usize> = (0..y.len()).collect();
             idx.sort_by(|&a, &b| t[a].total_cmp(&t[b]));
@@ -631,7 +655,10 @@ mod tests {
                 let cse = chunk.iter().map(|&k| t[k] * (1.0 - t[k])).sum::<f64>().sqrt() / m;
                 let z = (cy - ct).abs() / cse.max(1e-12);
                 worst_z = worst_z.max(z);
-                assert!((cy - ct).abs() < 4.0 * cse + 0.002, "{name} decile: label {cy} vs truth {ct} (se {cse})");
+                assert!(
+                    (cy - ct).abs() < 4.0 * cse + 0.002,
+                    "{name} decile: label {cy} vs truth {ct} (se {cse})"
+                );
             }
             // A cruder score: the video's mean truth, blind to who is watching.
             let nv = p.config().n_videos as usize;
@@ -640,7 +667,8 @@ mod tests {
                 sum[imp.video as usize] += t[i];
                 cnt[imp.video as usize] += 1.0;
             }
-            let crude: Vec<f64> = v.iter().map(|i| sum[i.video as usize] / cnt[i.video as usize]).collect();
+            let crude: Vec<f64> =
+                v.iter().map(|i| sum[i.video as usize] / cnt[i.video as usize]).collect();
             let (a_truth, a_crude) = (auc(&t, &y), auc(&crude, &y));
             println!(
                 "{name:9}: label mean {my:.4}, truth mean {mt:.4}, worst decile z {worst_z:.2}, AUC truth {a_truth:.4}, AUC video-mean {a_crude:.4}"
@@ -649,7 +677,10 @@ mod tests {
                 assert!(a_truth > 0.6, "{name} truth AUC {a_truth}");
             }
             if ["click", "like", "long_view", "skip", "hate"].contains(&name) {
-                assert!(a_truth > 0.5 && a_truth > a_crude, "{name}: truth AUC {a_truth} vs video mean {a_crude}");
+                assert!(
+                    a_truth > 0.5 && a_truth > a_crude,
+                    "{name}: truth AUC {a_truth} vs video mean {a_crude}"
+                );
             }
         }
     }
@@ -675,7 +706,9 @@ mod tests {
         }
         let hr = [hate[0] / n[0], hate[1] / n[1]];
         let wr = [ratio[0] / n[0], ratio[1] / n[1]];
-        println!("impressions {n:?}: hate rate {hr:?}, mean watch ratio {wr:?} (ordinary, objectionable)");
+        println!(
+            "impressions {n:?}: hate rate {hr:?}, mean watch ratio {wr:?} (ordinary, objectionable)"
+        );
         assert!(n[1] > 1000.0);
         assert!(hr[1] > 5.0 * hr[0], "{hr:?}");
         assert!(wr[1] < 0.7 * wr[0], "{wr:?}");

@@ -196,7 +196,8 @@ impl World {
             let row = &mut users.interest[u * k..(u + 1) * k];
             row.iter_mut().for_each(|x| *x = std_normal(user_rng));
             softmax_in_place(row, 1.5);
-            let (interest, taste) = (&users.interest[u * k..(u + 1) * k], &mut users.taste[u * dim..(u + 1) * dim]);
+            let (interest, taste) =
+                (&users.interest[u * k..(u + 1) * k], &mut users.taste[u * dim..(u + 1) * dim]);
             embed(interest, &topic_embedding, dim, taste);
             let needs = &mut users.needs[u * 3..u * 3 + 3];
             needs.iter_mut().for_each(|x| *x = std_normal(user_rng));
@@ -208,7 +209,10 @@ impl World {
 
         // Authors: fewer than videos, so some authors have several.
         let n_authors = ((cfg.n_videos as f64 / 1.3).ceil() as usize).max(1);
-        let mut authors = Authors { external_id: Vec::with_capacity(n_authors), appeal: Vec::with_capacity(n_authors) };
+        let mut authors = Authors {
+            external_id: Vec::with_capacity(n_authors),
+            appeal: Vec::with_capacity(n_authors),
+        };
         for _ in 0..n_authors {
             authors.external_id.push(1_000_000 + video_rng.next_u64() % 8_000_000);
             authors.appeal.push(0.8 * std_normal(video_rng));
@@ -282,7 +286,8 @@ impl World {
 
         let user_table = AliasTable::new(&users.activity);
         let video_table = AliasTable::new(&videos.popularity);
-        let mut topic_videos: Vec<(Vec<u32>, Option<AliasTable>)> = (0..k).map(|_| (Vec::new(), None)).collect();
+        let mut topic_videos: Vec<(Vec<u32>, Option<AliasTable>)> =
+            (0..k).map(|_| (Vec::new(), None)).collect();
         for v in 0..n_videos {
             topic_videos[videos.dominant_topic[v] as usize].0.push(v as u32);
         }

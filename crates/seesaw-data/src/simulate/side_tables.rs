@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::calendar;
 use super::normal::{std_normal, unit};
-use super::population::{World, NEED_ENTERTAINMENT, NEED_INFORMATION, NEED_SOCIAL};
+use super::population::{NEED_ENTERTAINMENT, NEED_INFORMATION, NEED_SOCIAL, World};
 
 pub const USER_FEATURES_HEADER: [&str; 31] = [
     "user_id",
@@ -140,11 +140,7 @@ fn lognormal_count(rng: &mut impl RngCore, mu: f64, sigma: f64, max: f64) -> u64
 }
 
 fn flag(rng: &mut impl RngCore, p: f64) -> f64 {
-    if unit(rng) < p {
-        1.0
-    } else {
-        0.0
-    }
+    if unit(rng) < p { 1.0 } else { 0.0 }
 }
 
 /// One row per user, in user order.
@@ -193,25 +189,57 @@ pub fn user_rows(world: &World, rng: &mut impl RngCore) -> Vec<UserRow> {
                 follow_user_num: follow,
                 follow_user_num_range: bucket(
                     follow,
-                    &[(0, "0"), (10, "(0,10]"), (50, "(10,50]"), (100, "(50,100]"), (150, "(100,150]"), (250, "(150,250]"), (500, "(250,500]")],
+                    &[
+                        (0, "0"),
+                        (10, "(0,10]"),
+                        (50, "(10,50]"),
+                        (100, "(50,100]"),
+                        (150, "(100,150]"),
+                        (250, "(150,250]"),
+                        (500, "(250,500]"),
+                    ],
                     "500+",
                 ),
                 fans_user_num: fans,
                 fans_user_num_range: bucket(
                     fans,
-                    &[(0, "0"), (9, "[1,10)"), (99, "[10,100)"), (999, "[100,1k)"), (4999, "[1k,5k)"), (9999, "[5k,1w)"), (99_999, "[1w,10w)"), (999_999, "[10w,100w)")],
+                    &[
+                        (0, "0"),
+                        (9, "[1,10)"),
+                        (99, "[10,100)"),
+                        (999, "[100,1k)"),
+                        (4999, "[1k,5k)"),
+                        (9999, "[5k,1w)"),
+                        (99_999, "[1w,10w)"),
+                        (999_999, "[10w,100w)"),
+                    ],
                     "[100w,1000w)",
                 ),
                 friend_user_num: friends,
                 friend_user_num_range: bucket(
                     friends,
-                    &[(0, "0"), (4, "[1,5)"), (29, "[5,30)"), (59, "[30,60)"), (119, "[60,120)"), (249, "[120,250)")],
+                    &[
+                        (0, "0"),
+                        (4, "[1,5)"),
+                        (29, "[5,30)"),
+                        (59, "[30,60)"),
+                        (119, "[60,120)"),
+                        (249, "[120,250)"),
+                    ],
                     "250+",
                 ),
                 register_days,
                 register_days_range: bucket(
                     register_days,
-                    &[(14, "8-14"), (30, "15-30"), (60, "31-60"), (90, "61-90"), (180, "91-180"), (365, "181-365"), (730, "366-730")],
+                    &[
+                        (14, "8-14"),
+                        (30, "15-30"),
+                        (60, "31-60"),
+                        (90, "61-90"),
+                        (180, "91-180"),
+                        (365, "181-365"),
+                        (730, "366-730"),
+                    ],
                     "730+",
                 ),
                 onehot_feat0: (unit(rng) < 0.56) as u8,
@@ -243,7 +271,15 @@ pub fn video_rows(world: &World, start_day: i64, rng: &mut impl RngCore) -> Vec<
     let videos = &world.videos;
     (0..videos.len())
         .map(|v| {
-            let (w, h) = pick(rng, &[((720.0, 1280.0), 0.72), ((1280.0, 720.0), 0.18), ((1080.0, 1920.0), 0.05), ((960.0, 1280.0), 0.05)]);
+            let (w, h) = pick(
+                rng,
+                &[
+                    ((720.0, 1280.0), 0.72),
+                    ((1280.0, 720.0), 0.18),
+                    ((1080.0, 1920.0), 0.05),
+                    ((960.0, 1280.0), 0.05),
+                ],
+            );
             VideoRow {
                 video_id: v as u32,
                 author_id: world.authors.external_id[videos.author[v] as usize],
@@ -251,7 +287,15 @@ pub fn video_rows(world: &World, start_day: i64, rng: &mut impl RngCore) -> Vec<
                 upload_dt: calendar::iso_date(start_day - 16 + (rng.next_u64() % 3) as i64),
                 upload_type: pick(
                     rng,
-                    &[("LongImport", 0.39), ("Web", 0.32), ("ShortImport", 0.12), ("Kmovie", 0.12), ("LongPicture", 0.02), ("UNKNOWN", 0.01), ("ShortPicture", 0.02)],
+                    &[
+                        ("LongImport", 0.39),
+                        ("Web", 0.32),
+                        ("ShortImport", 0.12),
+                        ("Kmovie", 0.12),
+                        ("LongPicture", 0.02),
+                        ("UNKNOWN", 0.01),
+                        ("ShortPicture", 0.02),
+                    ],
                 ),
                 visible_status: 0.0,
                 video_duration: videos.duration_ms[v] as f64,

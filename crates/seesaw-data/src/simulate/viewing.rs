@@ -77,7 +77,12 @@ pub struct View {
 /// Samples a view with a fixed number of draws (three), so that the streams of two
 /// configurations stay aligned impression by impression.
 #[inline]
-pub fn sample_view(survival: &[f64], duration_ms: i64, emotion: bool, rng: &mut impl RngCore) -> View {
+pub fn sample_view(
+    survival: &[f64],
+    duration_ms: i64,
+    emotion: bool,
+    rng: &mut impl RngCore,
+) -> View {
     let (u_stop, u_pos, u_replay) = (unit(rng), unit(rng), unit(rng));
     let n = survival.len();
     let fail = 1.0 - u_stop; // P(fail ≤ s) = s: stop at the first clip whose survival drops below it
@@ -85,15 +90,15 @@ pub fn sample_view(survival: &[f64], duration_ms: i64, emotion: bool, rng: &mut 
     match survival.iter().position(|&s| fail > s) {
         Some(i) => {
             let pos = (i as f64 + u_pos) * dur / n as f64;
-            View { skip_clip: Some(i as u8), play_time_ms: (pos.floor() as i64).min(duration_ms - 1) }
+            View {
+                skip_clip: Some(i as u8),
+                play_time_ms: (pos.floor() as i64).min(duration_ms - 1),
+            }
         }
         None => {
             let replay = if emotion { REPLAY_POSITIVE } else { REPLAY_NEGATIVE };
-            let extra = if u_replay < replay {
-                (u_pos * REPLAY_MAX_EXTRA * dur).floor() as i64
-            } else {
-                0
-            };
+            let extra =
+                if u_replay < replay { (u_pos * REPLAY_MAX_EXTRA * dur).floor() as i64 } else { 0 };
             View { skip_clip: None, play_time_ms: duration_ms + extra }
         }
     }
@@ -124,7 +129,9 @@ mod tests {
                 l += (v.play_time_ms >= 18_000) as u32;
                 assert_eq!(v.skip_clip.is_none(), v.play_time_ms >= dur);
             }
-            for (name, got, want) in [("complete", c, p.complete), ("skip", s, p.skip), ("long", l, p.long_view)] {
+            for (name, got, want) in
+                [("complete", c, p.complete), ("skip", s, p.skip), ("long", l, p.long_view)]
+            {
                 let f = got as f64 / n as f64;
                 let se = (want * (1.0 - want) / n as f64).sqrt();
                 assert!((f - want).abs() < 4.0 * se, "{name} (e={emotion}): {f} vs {want}");

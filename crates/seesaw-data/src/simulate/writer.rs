@@ -141,7 +141,9 @@ impl AtomicCsv {
 
     fn commit(self) -> Result<PathBuf> {
         let Self { path, writer } = self;
-        let buf = writer.into_inner().map_err(|e| DataError::io(&path, std::io::Error::other(e.to_string())))?;
+        let buf = writer
+            .into_inner()
+            .map_err(|e| DataError::io(&path, std::io::Error::other(e.to_string())))?;
         let tmp = buf.into_inner().map_err(|e| DataError::io(&path, e.into_error()))?;
         tmp.as_file().sync_all().map_err(|e| DataError::io(&path, e))?;
         tmp.persist(&path).map_err(|e| DataError::io(&path, e.error))?;
@@ -256,7 +258,7 @@ pub fn write_kuairand_with_progress(
             p_emotion: t.emotion,
         })?;
         written += 1;
-        if written % 65_536 == 0 {
+        if written.is_multiple_of(65_536) {
             progress(written);
         }
     }
@@ -271,7 +273,14 @@ pub fn write_kuairand_with_progress(
     tmp.write_all(&json).map_err(|e| DataError::io(&config, e))?;
     tmp.persist(&config).map_err(|e| DataError::io(&config, e.error))?;
 
-    Ok(SimFiles { log: log_path, user_features, video_features, clip_features, truth: truth_path, config })
+    Ok(SimFiles {
+        log: log_path,
+        user_features,
+        video_features,
+        clip_features,
+        truth: truth_path,
+        config,
+    })
 }
 
 #[cfg(test)]
@@ -287,13 +296,20 @@ mod tests {
     fn writes_kuairand_shaped_files() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("sim");
-        let cfg = SimConfig { n_users: 300, n_videos: 200, n_impressions: 5000, ..SimConfig::default() };
+        let cfg =
+            SimConfig { n_users: 300, n_videos: 200, n_impressions: 5000, ..SimConfig::default() };
         let p = Platform::new(&cfg).unwrap();
         let mut calls = Vec::new();
         let files = write_kuairand_with_progress(&p, &out, |n| calls.push(n)).unwrap();
         assert_eq!(calls.last(), Some(&5000));
 
-        for f in [&files.log, &files.user_features, &files.video_features, &files.clip_features, &files.truth] {
+        for f in [
+            &files.log,
+            &files.user_features,
+            &files.video_features,
+            &files.clip_features,
+            &files.truth,
+        ] {
             println!("{}:\n{}\n", f.display(), lines(f)[..3].join("\n"));
         }
         let log = lines(&files.log);
@@ -336,7 +352,8 @@ mod tests {
             let (l, t): (Vec<&str>, Vec<&str>) = (l.split(',').collect(), t.split(',').collect());
             assert_eq!((l[0], l[1], l[4]), (t[0], t[1], t[2]));
         }
-        let back: SimConfig = serde_json::from_slice(&std::fs::read(&files.config).unwrap()).unwrap();
+        let back: SimConfig =
+            serde_json::from_slice(&std::fs::read(&files.config).unwrap()).unwrap();
         assert_eq!(back, cfg);
         // Nothing but the six files: no temporary files left behind.
         let mut names: Vec<String> = std::fs::read_dir(&out)
@@ -344,7 +361,17 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [CLIP_FEATURES_FILE, LOG_FILE, CONFIG_FILE, TRUTH_FILE, USER_FEATURES_FILE, VIDEO_FEATURES_FILE]);
+        assert_eq!(
+            names,
+            [
+                CLIP_FEATURES_FILE,
+                LOG_FILE,
+                CONFIG_FILE,
+                TRUTH_FILE,
+                USER_FEATURES_FILE,
+                VIDEO_FEATURES_FILE
+            ]
+        );
     }
 
     #[test]
