@@ -100,6 +100,8 @@ pub struct Platform {
     world: World,
     streams: Streams,
     start_day: i64,
+    /// Per video: the constant part of its clips' continue logits.
+    view_bias: Vec<f64>,
 }
 
 /// KuaiRand's tab frequencies (tab, share).
@@ -131,7 +133,14 @@ impl Platform {
         let streams =
             Streams { time: next(), pick: next(), outcome: next(), side: next(), extras: next() };
         let world = World::generate(config, [&mut topics, &mut users, &mut videos]);
-        Ok(Self { config: config.clone(), world, streams, start_day })
+        let vs = &world.videos;
+        let view_bias = (0..vs.len())
+            .map(|v| {
+                let clip_len_s = vs.duration_ms[v] as f64 / 1000.0 / vs.n_clips as f64;
+                viewing::video_bias(clip_len_s, vs.quality[v], vs.objectionable[v])
+            })
+            .collect();
+        Ok(Self { config: config.clone(), world, streams, start_day, view_bias })
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -300,13 +309,13 @@ pub fn pair_scores(world: &World, user: usize, video: usize) -> PairScores {
 }
 
 /// Fills the per-clip continue logits of a pair (state-independent).
-fn clip_logits(world: &World, user: usize, video: usize, s: &PairScores, out: &mut [f64]) {
-    let vs = &world.videos;
-    let taste = world.users.taste(user);
-    let clip_len_s = vs.duration_ms[video] as f64 / 1000.0 / vs.n_clips as f64;
+fn clip_logits(platform: &Platform, user: usize, video: usize, out: &mut [f64]) {
+    let vs = &platform.world.videos;
+    let taste = platform.world.users.taste(user);
+    let bias = platform.view_bias[video];
     for (c, o) in out.iter_mut().enumerate() {
         let interest: f64 = taste.iter().zip(vs.clip(video, c)).map(|(a, b)| a * *b as f64).sum();
-        *o = viewing::continue_logit(interest, clip_len_s, s.quality, s.objectionable);
+        *o = viewing::continue_logit(interest, bias);
     }
 }
 
@@ -341,7 +350,7 @@ impl Platform {
         let n = self.config.n_clips as usize;
         let mut logits = vec![0.0; n];
         let mut survival = [vec![0.0; n], vec![0.0; n]];
-        clip_logits(&self.world, u, v, &s, &mut logits);
+        clip_logits(self, u, v, &mut logits);
         let dur = self.world.videos.duration_ms[v];
         viewing::fill_survival(&logits, false, &mut survival[0]);
         viewing::fill_survival(&logits, true, &mut survival[1]);
@@ -385,7 +394,7 @@ impl Iterator for Impressions<'_> {
         let world = &self.platform.world;
 
         let s = pair_scores(world, user, video);
-        clip_logits(world, user, video, &s, &mut self.logits);
+        clip_logits(self.platform, user, video, &mut self.logits);
         let duration_ms = world.videos.duration_ms[video];
         let [surv0, surv1] = &mut self.survival;
         viewing::fill_survival(&self.logits, false, surv0);

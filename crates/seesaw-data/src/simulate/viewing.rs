@@ -16,14 +16,18 @@ const REPLAY_NEGATIVE: f64 = 0.05;
 /// A replay adds up to this many extra durations.
 const REPLAY_MAX_EXTRA: f64 = 2.0;
 
-/// The state-independent part of the logit of watching clip `i` through.
-/// Interest in the clip's own content (not just the video's topic) is what makes a video that
-/// drifts off topic lose its viewers halfway; long clips and objectionable content lose them
-/// faster.
+/// The per-video part of every clip's continue logit, precomputed once per video: long clips
+/// and objectionable content lose viewers faster, quality keeps them.
+pub fn video_bias(clip_len_s: f64, quality: f64, objectionable: bool) -> f64 {
+    -0.45 * (clip_len_s / 2.5).ln() + 0.3 * quality - if objectionable { 2.5 } else { 0.0 }
+}
+
+/// The state-independent logit of watching a clip through. Interest in the clip's own content
+/// (not just the video's topic) is what makes a video that drifts off topic lose its viewers
+/// halfway.
 #[inline]
-pub fn continue_logit(interest: f64, clip_len_s: f64, quality: f64, objectionable: bool) -> f64 {
-    1.5 + 2.0 * interest - 0.45 * (clip_len_s / 2.5).ln() + 0.3 * quality
-        - if objectionable { 2.5 } else { 0.0 }
+pub fn continue_logit(interest: f64, video_bias: f64) -> f64 {
+    1.5 + 2.0 * interest + video_bias
 }
 
 /// Fills `survival[i]` = P(clips 0..=i all watched through | state); `survival[n-1]` is the
