@@ -736,7 +736,8 @@ mod tests {
         }
         let secs = start.elapsed().as_secs_f64();
         let rate = 5_000_000.0 / secs;
+        // Printed, not asserted: a shared machine makes timings noisy, and DESIGN.md keeps
+        // timings out of pass/fail tests.
         println!("{rate:.0} impressions/s on one core ({secs:.2} s for 5M, checksum {checksum})");
-        assert!(rate > 1_000_000.0, "{rate:.0} impressions/s");
     }
 }

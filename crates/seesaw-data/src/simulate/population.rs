@@ -39,6 +39,9 @@ impl Users {
     pub fn len(&self) -> usize {
         self.activity.len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.activity.is_empty()
+    }
     #[inline]
     pub fn interest(&self, u: usize) -> &[f64] {
         &self.interest[u * self.n_topics..(u + 1) * self.n_topics]
@@ -83,6 +86,9 @@ pub struct Videos {
 impl Videos {
     pub fn len(&self) -> usize {
         self.duration_ms.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.duration_ms.is_empty()
     }
     #[inline]
     pub fn topic_mix(&self, v: usize) -> &[f64] {

@@ -308,3 +308,41 @@ pub fn video_rows(world: &World, start_day: i64, rng: &mut impl RngCore) -> Vec<
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::{Platform, SimConfig};
+
+    #[test]
+    fn features_carry_latent_signal() {
+        let p =
+            Platform::new(&SimConfig { n_impressions: 100_000, ..SimConfig::default() }).unwrap();
+        let mut rng = p.side_rng();
+        let users = user_rows(p.world(), &mut rng);
+        let videos = video_rows(p.world(), p.start_day(), &mut rng);
+        let (mut same, mut other) = ((0.0, 0.0), (0.0, 0.0));
+        let mut per_degree = std::collections::HashMap::<&str, (f64, f64)>::new();
+        for u in &users {
+            per_degree.entry(u.user_active_degree).or_default().1 += 1.0;
+        }
+        for i in p.impressions() {
+            let (u, v) = (&users[i.user as usize], &videos[i.video as usize]);
+            let slot = if u.onehot_feat1 == v.tag { &mut same } else { &mut other };
+            slot.0 += i.emotion as u8 as f64;
+            slot.1 += 1.0;
+            per_degree.get_mut(u.user_active_degree).unwrap().0 += 1.0;
+        }
+        let (es, eo) = (same.0 / same.1, other.0 / other.1);
+        println!("P(e=1): user topic = video tag {es:.3}, otherwise {eo:.3}");
+        assert!(es > eo + 0.1, "{es} vs {eo}");
+        let per_user = |d: &str| per_degree.get(d).map_or(0.0, |(n, u)| n / u);
+        println!(
+            "impressions per user: full {:.1}, middle {:.1}",
+            per_user("full_active"),
+            per_user("middle_active")
+        );
+        assert!(per_user("full_active") > 3.0 * per_user("middle_active"));
+        assert!(videos.iter().all(|v| (v.tag as usize) < 8 && v.video_duration >= 5000.0));
+    }
+}

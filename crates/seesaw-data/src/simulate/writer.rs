@@ -384,4 +384,22 @@ mod tests {
         assert!(matches!(write_kuairand(&p, &blocker), Err(DataError::Io { .. })));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
+
+    /// Release-mode measurement of the whole writer (log + truth + side tables):
+    /// `cargo test --release -p seesaw-data --lib simulate::writer::tests::writer_throughput -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn writer_throughput() {
+        let dir = tempfile::tempdir().unwrap();
+        let p =
+            Platform::new(&SimConfig { n_impressions: 1_000_000, ..SimConfig::default() }).unwrap();
+        let start = std::time::Instant::now();
+        let files = write_kuairand(&p, dir.path()).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let mb = std::fs::metadata(&files.log).unwrap().len() as f64 / 1e6;
+        println!(
+            "wrote 1M log+truth rows in {secs:.2} s ({:.0} rows/s, log {mb:.0} MB)",
+            1e6 / secs
+        );
+    }
 }
