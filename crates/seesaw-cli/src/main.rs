@@ -1,1 +1,63 @@
-fn main() {}
+//! `seesaw`: simulate a short-video platform, inspect datasets, benchmark the data layer.
+
+mod commands;
+mod progress;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "seesaw",
+    version,
+    about = "Multi-task engagement prediction for short-video feeds"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a short-video platform with known ground truth and write it in the KuaiRand layout.
+    Simulate(commands::simulate::SimulateArgs),
+    /// Look at a dataset.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Benchmarks (measured numbers, not pass/fail tests).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Rows read and kept, drops per reason, users, videos, label rates, vocabulary and split sizes.
+    Inspect(commands::inspect::InspectArgs),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Load/clean/join/encode/split the shared slice; simulator throughput; memory of 10M encoded rows.
+    Data(commands::bench_data::BenchDataArgs),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Simulate(args) => commands::simulate::run(args),
+        Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
+        Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),
+    }
+}

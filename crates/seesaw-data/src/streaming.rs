@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::batch::{Batch, BatchBuilder, RowInputs};
-use crate::clips::ClipTable;
 use crate::cleaning::DropCounts;
+use crate::clips::ClipTable;
 use crate::dataset::read_side_tables;
 use crate::entity::EntityTable;
 use crate::error::Result;
@@ -63,7 +63,12 @@ pub struct StreamingBatches<'a> {
 }
 
 impl<'a> StreamingBatches<'a> {
-    pub fn open(map: &'a FeatureMap, tables: &'a EncodedSideTables, log: &Path, batch_size: usize) -> Result<Self> {
+    pub fn open(
+        map: &'a FeatureMap,
+        tables: &'a EncodedSideTables,
+        log: &Path,
+        batch_size: usize,
+    ) -> Result<Self> {
         let reader = TableReader::open_with_chunk_rows(log, batch_size.max(1))?;
         LogIngestor::new(&map.spec, log, None).check_columns(reader.columns())?;
         Ok(Self {
@@ -122,7 +127,9 @@ impl<'a> StreamingBatches<'a> {
                 } else if task.name == SKIP_TASK {
                     let skip = map.skip.as_ref().expect("a skip task has a fitted rule");
                     let duration = log.duration_seconds.get(r).copied().unwrap_or(0.0);
-                    ratio.map_or((0.0, false), |x| (f32::from(u8::from(skip.is_skip(x, duration, user_key))), true))
+                    ratio.map_or((0.0, false), |x| {
+                        (f32::from(u8::from(skip.is_skip(x, duration, user_key))), true)
+                    })
                 } else {
                     (0.0, false)
                 };
@@ -156,9 +163,15 @@ impl Iterator for StreamingBatches<'_> {
                 Ok(chunk) => chunk,
                 Err(e) => return Some(Err(e)),
             };
-            let mut ingestor =
-                LogIngestor::new(&self.map.spec, self.reader.path(), self.tables.video_durations.as_ref());
-            let log = match ingestor.ingest(&chunk.batch, chunk.first_line).and_then(|_| ingestor.finish()) {
+            let mut ingestor = LogIngestor::new(
+                &self.map.spec,
+                self.reader.path(),
+                self.tables.video_durations.as_ref(),
+            );
+            let log = match ingestor
+                .ingest(&chunk.batch, chunk.first_line)
+                .and_then(|_| ingestor.finish())
+            {
                 Ok(log) => log,
                 Err(e) => return Some(Err(e)),
             };

@@ -114,5 +114,8 @@ fn streaming_through_the_saved_feature_map_encodes_like_the_in_memory_path() {
     }
     assert_eq!(stream.rows_read(), 171_671);
     assert_eq!(rows + stream.dropped().total(), 171_671);
-    assert!(rows >= data.len() as u64, "chunked deduplication can only miss repeats, not invent drops");
+    assert!(
+        rows >= data.len() as u64,
+        "chunked deduplication can only miss repeats, not invent drops"
+    );
 }

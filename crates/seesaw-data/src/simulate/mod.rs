@@ -27,6 +27,7 @@ pub mod mmoe_synthetic;
 mod normal;
 mod platform;
 mod population;
+mod record_batches;
 mod side_tables;
 mod viewing;
 mod writer;
@@ -38,6 +39,7 @@ pub use platform::{
     ConditionalProbabilities, Impression, Impressions, Platform, TrueProbabilities,
 };
 pub use population::{Authors, Users, Videos, World};
+pub use record_batches::record_batches;
 pub use side_tables::{USER_FEATURES_HEADER, VIDEO_FEATURES_HEADER};
 pub use writer::{
     LOG_HEADER, SimFiles, TRUTH_HEADER, write_kuairand, write_kuairand_with_progress,
