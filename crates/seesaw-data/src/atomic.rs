@@ -20,7 +20,7 @@ pub fn write_with(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(path, e))?;
     fill(temp.as_file_mut())
         .and_then(|_| temp.as_file().sync_all())
         .map_err(|e| DataError::io(path, e))?;

@@ -265,8 +265,12 @@ pub fn fit_feature(
     FittedFeature { name: spec.name().to_owned(), column: spec.column.clone(), source, encoding }
 }
 
+/// The values of a multi-valued cell: "3,39", "[8, 2]" (KuaiRec's lists) and "'a'|'b'" all
+/// split into bare values.
 fn split_multi<'a>(cell: &'a str, separator: &'a str) -> impl Iterator<Item = &'a str> {
-    cell.split(separator).map(str::trim).filter(|s| !s.is_empty())
+    cell.split(separator)
+        .map(|s| s.trim_matches(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '"' | '\'')))
+        .filter(|s| !s.is_empty())
 }
 
 impl FittedFeature {

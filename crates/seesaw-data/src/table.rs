@@ -1,15 +1,18 @@
 //! Reads a CSV or Parquet table chunk by chunk as Arrow record batches, remembering where each
 //! chunk starts so that a bad cell can be reported by file, line and column.
 //!
-//! CSV columns are read as text and parsed by us (see `cells`), not by arrow-csv's type
-//! inference: one unparsable cell must become a counted drop of one row, not a failed batch.
+//! CSV columns are read as text (with the csv crate) and parsed by us (see `cells`), not by
+//! arrow-csv's typed reader: one unparsable cell must become a counted drop of one row, not a
+//! failed batch, and arrow-csv counts records rather than file lines, so its line numbers drift
+//! after a blank line or a quoted line break.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::builder::StringBuilder;
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
@@ -37,12 +40,14 @@ impl TableFormat {
 pub struct TableChunk {
     pub batch: RecordBatch,
     /// CSV: the 1-based line of the first row (the header is line 1). Parquet: 1-based row + 1,
-    /// so that both read as "the header is line 1".
+    /// so that both read as "the header is line 1". Row `r` of the chunk starts on line
+    /// `first_line + r`: a CSV chunk ends early where a blank line or a quoted line break would
+    /// break that.
     pub first_line: u64,
 }
 
 enum Inner {
-    Csv(Box<arrow_csv::Reader<BufReader<File>>>),
+    Csv(Box<CsvChunks>),
     Parquet(ParquetRecordBatchReader),
 }
 
@@ -69,16 +74,28 @@ impl TableReader {
         let columns = read_csv_header(path)?;
         let fields: Vec<Field> =
             columns.iter().map(|name| Field::new(name, DataType::Utf8, true)).collect();
-        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let reader = arrow_csv::ReaderBuilder::new(Arc::new(Schema::new(fields)))
-            .with_header(true)
-            .with_batch_size(chunk_rows)
-            .build(BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| malformed(path, e))?;
+        let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
+        let (file_len, ends_with_newline, crlf) =
+            line_endings(&mut file).map_err(|e| DataError::io(path, e))?;
+        // The csv crate, not arrow-csv: it gives each record's line, so blank lines and quoted
+        // newlines do not shift the line numbers in messages.
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(BufReader::with_capacity(1 << 20, file));
         Ok(Self {
             path: path.to_owned(),
             columns,
-            inner: Inner::Csv(Box::new(reader)),
+            inner: Inner::Csv(Box::new(CsvChunks {
+                reader,
+                record: csv::ByteRecord::new(),
+                pending: false,
+                schema: Arc::new(Schema::new(fields)),
+                chunk_rows: chunk_rows.max(1),
+                file_len,
+                ends_with_newline,
+                crlf,
+            })),
             next_line: 2,
         })
     }
@@ -121,7 +138,7 @@ impl Iterator for TableReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         let next = match &mut self.inner {
-            Inner::Csv(reader) => reader.next(),
+            Inner::Csv(reader) => return reader.next_chunk(&self.path, &self.columns),
             Inner::Parquet(reader) => reader.next(),
         }?;
         Some(match next {
@@ -133,6 +150,116 @@ impl Iterator for TableReader {
             Err(e) => Err(malformed(&self.path, e)),
         })
     }
+}
+
+/// CSV records read into all-text record batches, chunk by chunk.
+struct CsvChunks {
+    reader: csv::Reader<BufReader<File>>,
+    record: csv::ByteRecord,
+    /// `record` holds a record read but not yet put into a chunk.
+    pending: bool,
+    schema: Arc<Schema>,
+    chunk_rows: usize,
+    file_len: u64,
+    ends_with_newline: bool,
+    /// The header line ends with "\r\n" (taken to hold for the whole file).
+    crlf: bool,
+}
+
+impl CsvChunks {
+    /// The line the record just read starts on. The csv crate's own record position counts
+    /// from before the blank lines it skipped, so count back from where the record ended
+    /// instead: its terminator and any line breaks inside quoted fields.
+    fn start_line(&self) -> u64 {
+        let end = self.reader.position();
+        let inner = self.record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+        // A record ended by "\r\n" returns before its '\n' is read (and counted); one that ends
+        // the file without a line break has none.
+        let unterminated = end.byte() == self.file_len && !self.ends_with_newline;
+        let terminator = u64::from(!self.crlf && !unterminated);
+        let start = end.line().saturating_sub(inner + terminator);
+        start.max(self.record.position().map_or(1, |p| p.line()))
+    }
+
+    fn next_chunk(&mut self, path: &Path, columns: &[String]) -> Option<Result<TableChunk>> {
+        let n = columns.len();
+        let mut builders: Vec<StringBuilder> = (0..n).map(|_| StringBuilder::new()).collect();
+        let mut first_line = None;
+        let mut rows = 0u64;
+        while rows < self.chunk_rows as u64 {
+            if !self.pending {
+                match self.reader.read_byte_record(&mut self.record) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        let line = e.position().map(|p| p.line());
+                        let message = match e.into_kind() {
+                            csv::ErrorKind::Io(e) => return Some(Err(DataError::io(path, e))),
+                            other => format!("cannot read the CSV: {other:?}"),
+                        };
+                        let location = Location { path: path.to_owned(), line, column: None };
+                        return Some(Err(DataError::Malformed { location, message }));
+                    }
+                }
+            }
+            let line = self.start_line();
+            match first_line {
+                None => first_line = Some(line),
+                // A gap in line numbers ends the chunk, so that first_line + row stays exact.
+                Some(first) if line != first + rows => {
+                    self.pending = true;
+                    break;
+                }
+                Some(_) => {}
+            }
+            self.pending = false;
+            if self.record.len() != n {
+                return Some(Err(DataError::Malformed {
+                    location: Location { path: path.to_owned(), line: Some(line), column: None },
+                    message: format!(
+                        "incorrect number of fields: expected {n} (as in the header), got {}",
+                        self.record.len()
+                    ),
+                }));
+            }
+            for (k, (field, builder)) in self.record.iter().zip(&mut builders).enumerate() {
+                match std::str::from_utf8(field) {
+                    Ok(text) => builder.append_value(text),
+                    Err(_) => {
+                        return Some(Err(DataError::Malformed {
+                            location: Location::cell(path, line, &columns[k]),
+                            message: "the cell is not valid UTF-8".into(),
+                        }));
+                    }
+                }
+            }
+            rows += 1;
+        }
+        let first_line = first_line?;
+        let arrays: Vec<ArrayRef> =
+            builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+        Some(
+            RecordBatch::try_new(self.schema.clone(), arrays)
+                .map(|batch| TableChunk { batch, first_line })
+                .map_err(|e| malformed(path, e)),
+        )
+    }
+}
+
+/// The file's length, whether it ends with a line break, and whether its first line ends with
+/// "\r\n"; leaves the file at its start.
+fn line_endings(file: &mut File) -> std::io::Result<(u64, bool, bool)> {
+    let len = file.metadata()?.len();
+    let mut last = [0u8; 1];
+    if len > 0 {
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        file.seek(SeekFrom::Start(0))?;
+    }
+    let mut first_line = Vec::new();
+    BufReader::new((&mut *file).take(1 << 20)).read_until(b'\n', &mut first_line)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok((len, last[0] == b'\n', first_line.ends_with(b"\r\n")))
 }
 
 fn malformed(path: &Path, error: impl std::fmt::Display) -> DataError {
