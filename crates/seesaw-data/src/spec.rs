@@ -245,8 +245,10 @@ impl DatasetSpec {
     /// config can point at `../shared/data` wherever it is run from.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let mut spec = Self::from_toml_str(&text)
-            .map_err(|e| DataError::spec(format!("{}: {e}", path.display())))?;
+        let mut spec = Self::from_toml_str(&text).map_err(|e| match e {
+            DataError::Spec(message) => DataError::spec(format!("{}: {message}", path.display())),
+            other => other,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         spec.resolve_paths(base);
         Ok(spec)
@@ -360,11 +362,15 @@ pub fn flag_task_name(column: &str) -> String {
     column.strip_prefix("is_").unwrap_or(column).to_owned()
 }
 
-/// Overlays `overlay` onto `base`: tables merge key by key, anything else replaces.
+/// Overlays `overlay` onto `base`: tables merge key by key, anything else replaces. A table with
+/// a `strategy` key is one choice among several (a split, a skip rule) and replaces whole, so
+/// the preset's fields for its own strategy do not leak into another.
 fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
     for (key, value) in overlay {
         match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(base_inner)), toml::Value::Table(overlay_inner)) => {
+            (Some(toml::Value::Table(base_inner)), toml::Value::Table(overlay_inner))
+                if !overlay_inner.contains_key("strategy") =>
+            {
                 merge_tables(base_inner, overlay_inner)
             }
             (_, value) => {
@@ -394,6 +400,19 @@ mod tests {
         assert_eq!(spec.log.user, "user_id");
         assert!(spec.log.flags.contains(&"is_click".to_string()));
         assert_eq!(spec.labels.skip, crate::labels::SkipStrategy::UserMedian);
+    }
+
+    #[test]
+    fn a_strategy_table_replaces_the_presets_whole() {
+        let spec = DatasetSpec::from_toml_str(
+            "preset = \"kuairand\"\n[labels]\nskip = { strategy = \"duration_quantile\", buckets = 4, quantile = 0.5 }\n[split]\nstrategy = \"random\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.labels.skip,
+            crate::labels::SkipStrategy::DurationQuantile { buckets: 4, quantile: 0.5 }
+        );
+        assert!(matches!(spec.split, crate::split::SplitSpec::Random { .. }));
     }
 
     #[test]
