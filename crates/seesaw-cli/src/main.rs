@@ -1,4 +1,5 @@
-//! `seesaw`: simulate a short-video platform, inspect datasets, benchmark the data layer.
+//! `seesaw`: simulate a short-video platform, inspect datasets, train and compare multi-task
+//! models, score logs, benchmark.
 
 mod commands;
 mod progress;
@@ -21,6 +22,13 @@ struct Cli {
 enum Command {
     /// Simulate a short-video platform with known ground truth and write it in the KuaiRand layout.
     Simulate(commands::simulate::SimulateArgs),
+    /// Train one model and write a model directory.
+    Train(commands::train::TrainArgs),
+    /// Score a log with a trained model.
+    Eval(commands::eval::EvalArgs),
+    /// Train every architecture over several seeds and report which wins, by how much, and
+    /// whether tasks trade off (the see-saw). Without --config: the built-in simulator.
+    Compare(commands::compare::CompareArgs),
     /// Look at a dataset.
     #[command(subcommand)]
     Data(DataCommand),
@@ -57,6 +65,9 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(args) => commands::simulate::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),
     }

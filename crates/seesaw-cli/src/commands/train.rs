@@ -1,0 +1,96 @@
+//! `seesaw train --config FILE --out DIR`: train one model and write a model directory
+//! (weights, manifest with the resolved config, feature map and metrics, config.toml).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use burn::tensor::Device;
+use seesaw_train::compare::evaluation_part;
+use seesaw_train::model_dir::{self, MANIFEST_VERSION, Manifest};
+use seesaw_train::run_config::RunConfig;
+use seesaw_train::run_data::prepare_run_data;
+use seesaw_train::{evaluate, train};
+
+use super::training_progress::TrainProgress;
+use crate::progress;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The run config (TOML: [dataset], [model], [train], optional [simulator]).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The model directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let mut config = RunConfig::from_toml_file(&args.config)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let spinner = progress::spinner("preparing the dataset");
+    let run_data = prepare_run_data(&mut config, &args.out)?;
+    spinner.finish_and_clear();
+    let data = &run_data.data;
+    let tasks: Vec<String> = data.feature_map.tasks.iter().map(|t| t.name.clone()).collect();
+    eprintln!(
+        "training {} on {} rows ({} train, {} valid, {} test), tasks {}",
+        config.model.architecture.name(),
+        data.len(),
+        data.split.train.len(),
+        data.split.valid.len(),
+        data.split.test.len(),
+        tasks.join(", ")
+    );
+    let mut observer = TrainProgress::new(tasks, true);
+    let outcome =
+        train(&config.train, &config.model, data, Some(&args.out), args.resume, &mut observer)?;
+    let part = evaluation_part(data);
+    let rows = data.split.part(part);
+    let evaluation = evaluate(
+        &outcome.model,
+        &data.feature_map.tasks,
+        rows.chunks(config.train.eval_batch_size).map(|r| data.batch(r)),
+        &Device::flex(),
+    )?;
+    let manifest = Manifest {
+        format_version: MANIFEST_VERSION,
+        seesaw_version: env!("CARGO_PKG_VERSION").into(),
+        burn_version: "0.22".into(),
+        architecture: config.model.architecture.name().into(),
+        num_params: outcome.model.num_params(),
+        config,
+        feature_map: data.feature_map.clone(),
+        history: outcome.history,
+        best_epoch: outcome.best_epoch,
+        evaluation,
+        evaluated_on: format!("{part:?}").to_lowercase(),
+    };
+    model_dir::save(&args.out, &manifest, &outcome.model)?;
+    if args.json {
+        return super::dataset_args::write_json(&manifest.evaluation);
+    }
+    println!("wrote {} (best epoch {})", args.out.display(), manifest.best_epoch + 1);
+    println!("{} metrics on the {} part:", manifest.architecture, manifest.evaluated_on);
+    for (task, m) in &manifest.evaluation.tasks {
+        match (m.auc, m.rmse) {
+            (Some(auc), _) => println!(
+                "  {task:<12} AUC {auc:.4}  GAUC {}  logloss {:.4}",
+                m.gauc.map_or("–".into(), |g| format!("{g:.4}")),
+                m.logloss.unwrap_or(f64::NAN)
+            ),
+            (None, Some(rmse)) => {
+                println!("  {task:<12} RMSE {rmse:.4}  MSE {:.4}", m.mse.unwrap_or(f64::NAN))
+            }
+            _ => println!("  {task:<12} (no labelled rows)"),
+        }
+    }
+    Ok(())
+}

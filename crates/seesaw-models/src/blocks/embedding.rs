@@ -1,0 +1,102 @@
+//! The input layer, driven by the `FeatureSchema` (torch-rechub style declarative features):
+//! one embedding table per categorical slot, one per multi-valued slot (mean-pooled over its
+//! non-padding entries), and the dense features appended as they are. Output: [B, input_dim].
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Initializer};
+use burn::tensor::module::embedding;
+use burn::tensor::{Device, Int, Tensor};
+use seesaw_data::feature_map::FeatureSchema;
+
+use crate::error::{Result, invalid};
+use crate::input::ModelInput;
+
+#[derive(Module, Debug)]
+pub struct FeatureEmbedding {
+    /// One table per categorical slot, [cardinality, dim].
+    pub categorical: Vec<Embedding>,
+    /// One table per multi-valued slot, [cardinality, dim]. Row 0 exists (so indices need no
+    /// shifting) but is never read into the pooled mean.
+    pub multi: Vec<Embedding>,
+    /// Width of each multi-valued slot in `ModelInput::multi`, in slot order.
+    pub multi_lens: Vec<usize>,
+    pub n_dense: usize,
+    pub dim: usize,
+}
+
+/// Small normal init: the embeddings of a dozen slots are concatenated, and N(0, 1) (burn's
+/// default) would swamp the dense features and saturate the first layer at the start.
+const EMBEDDING_STD: f64 = 0.05;
+
+impl FeatureEmbedding {
+    pub fn new(schema: &FeatureSchema, dim: usize, device: &Device) -> Result<Self> {
+        if dim == 0 {
+            return invalid("embedding dimension must be at least 1");
+        }
+        if schema.categorical.is_empty() && schema.dense.is_empty() && schema.multi.is_empty() {
+            return invalid("the feature schema has no features");
+        }
+        let table = |cardinality: usize| {
+            // A slot seen with no values still has its out-of-vocabulary row 0.
+            EmbeddingConfig::new(cardinality.max(1), dim)
+                .with_initializer(Initializer::Normal { mean: 0.0, std: EMBEDDING_STD })
+                .init(device)
+        };
+        for m in &schema.multi {
+            if m.max_len == 0 {
+                return invalid(format!("multi-valued slot {} has max_len 0", m.name));
+            }
+        }
+        Ok(Self {
+            categorical: schema.categorical.iter().map(|c| table(c.cardinality)).collect(),
+            multi: schema.multi.iter().map(|m| table(m.cardinality)).collect(),
+            multi_lens: schema.multi.iter().map(|m| m.max_len).collect(),
+            n_dense: schema.dense.len(),
+            dim,
+        })
+    }
+
+    /// Width of the concatenated output.
+    pub fn input_dim(&self) -> usize {
+        (self.categorical.len() + self.multi.len()) * self.dim + self.n_dense
+    }
+
+    pub fn forward(&self, input: &ModelInput) -> Tensor<2> {
+        let b = input.batch_size;
+        let mut parts: Vec<Tensor<2>> =
+            Vec::with_capacity(self.categorical.len() + self.multi.len() + 1);
+        for (j, table) in self.categorical.iter().enumerate() {
+            let ids = input.categorical.clone().narrow(1, j, 1); // [B, 1]
+            parts.push(table.forward(ids).reshape([b, self.dim]));
+        }
+        if !self.multi.is_empty() {
+            let multi =
+                input.multi.as_ref().expect("schema has multi-valued slots but the input has none");
+            let mut offset = 0;
+            for (table, &len) in self.multi.iter().zip(&self.multi_lens) {
+                let ids = multi.clone().narrow(1, offset, len); // [B, L]
+                parts.push(mean_pool(table.weight.val(), ids));
+                offset += len;
+            }
+        }
+        if self.n_dense > 0 {
+            parts.push(
+                input.dense.clone().expect("schema has dense features but the input has none"),
+            );
+        }
+        Tensor::cat(parts, 1)
+    }
+}
+
+/// Mean of the embeddings of the non-zero indices of each row; a row with none gives zeros.
+/// Index 0 is both padding and out-of-vocabulary, and is masked out of the mean: an unknown tag
+/// tells nothing, and counting it would shrink the mean of short lists.
+pub fn mean_pool(weight: Tensor<2>, ids: Tensor<2, Int>) -> Tensor<2> {
+    let [b, len] = ids.dims();
+    let dim = weight.dims()[1];
+    let mask = ids.clone().not_equal_elem(0).float().reshape([b, len, 1]); // [B, L, 1]
+    let emb = embedding(weight, ids); // [B, L, D]
+    let sum = (emb * mask.clone()).sum_dim(1).reshape([b, dim]); // [B, D]
+    let count = mask.sum_dim(1).reshape([b, 1]).clamp_min(1.0);
+    sum / count
+}

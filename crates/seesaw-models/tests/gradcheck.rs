@@ -1,0 +1,244 @@
+//! Every block's analytic gradient (burn's autodiff) against central finite differences of a
+//! scalar loss, for every parameter element.
+//!
+//! Precision: Flex supports f64 tensors, so this test binary makes f64 the default float type of
+//! the flex device (once, before any tensor exists; see `device()`), builds the blocks through
+//! their ordinary constructors, and compares with eps = 1e-6 and a tolerance of 1e-6 relative
+//! (plus 1e-8 absolute). In f32 the central difference would only be good to ~1e-3, too loose to
+//! catch a wrong factor in a small term. It lives in its own test binary because the default
+//! dtype is per process and per device.
+//!
+//! The loss is Σ out ⊙ R with a fixed random R, not Σ out: a plain sum hides errors (the sum of
+//! softmax weights is constant, so a gate's gradient would be zero whatever the code did).
+
+mod common;
+
+use std::sync::OnceLock;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, DeviceConfig, FloatDType, Gradients, Int, Tensor, TensorData};
+use seesaw_data::feature_map::{CategoricalSlot, FeatureSchema, MultiSlot};
+use seesaw_models::ModelInput;
+use seesaw_models::blocks::{CrossStitchUnit, ExpertBank, FeatureEmbedding, Gate, Mlp, Tower};
+
+use common::{Rng, random_batch};
+
+const EPS: f64 = 1e-6;
+const RTOL: f64 = 1e-6;
+const ATOL: f64 = 1e-8;
+
+fn device() -> Device {
+    static DEVICE: OnceLock<Device> = OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            let mut plain = Device::flex();
+            let mut ad = Device::flex().autodiff();
+            // One of the two may share its settings with the other; then the second call says
+            // "already initialised", which is fine: the check below is what matters.
+            let _ = plain.configure(DeviceConfig::default().float_dtype(FloatDType::F64));
+            let _ = ad.configure(DeviceConfig::default().float_dtype(FloatDType::F64));
+            let probe = Tensor::<1>::zeros([1], &ad);
+            assert_eq!(probe.dtype(), burn::tensor::DType::F64, "flex did not take f64 as default");
+            ad
+        })
+        .clone()
+}
+
+/// A fixed random [rows, cols] tensor (projection weights for the loss, or inputs).
+fn random(rows: usize, cols: usize, seed: u64) -> Tensor<2> {
+    let mut rng = Rng(seed);
+    let v: Vec<f64> = (0..rows * cols).map(|_| rng.normal()).collect();
+    Tensor::from_data(TensorData::new(v, [rows, cols]), &device())
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.to_data().iter::<f64>().next().unwrap()
+}
+
+struct Collect<'a> {
+    grads: &'a Gradients,
+    params: Vec<(ParamId, Vec<f64>)>,
+}
+
+impl ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        let n = value.shape().num_elements();
+        let grad = value
+            .grad(self.grads)
+            .map(|g| g.to_data().iter::<f64>().collect())
+            .unwrap_or(vec![0.0; n]);
+        self.params.push((param.id, grad));
+    }
+}
+
+/// Adds `delta` to element `index` of the parameter `id`.
+struct Perturb {
+    id: ParamId,
+    index: usize,
+    delta: f64,
+}
+
+impl ModuleMapper for Perturb {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if param.id != self.id {
+            return param;
+        }
+        let (id, value, mapper) = param.consume();
+        let shape = value.shape();
+        let mut v: Vec<f64> = value.to_data().iter::<f64>().collect();
+        v[self.index] += self.delta;
+        let value = Tensor::from_data(TensorData::new(v, shape), &device());
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+/// Checks every parameter element of `module` under `loss`; returns how many were checked.
+fn check<M: Module>(module: M, loss: impl Fn(&M) -> Tensor<1>) -> usize {
+    let grads = loss(&module).backward();
+    let mut collect = Collect { grads: &grads, params: Vec::new() };
+    module.visit(&mut collect);
+    let mut checked = 0;
+    for (id, grad) in collect.params {
+        for (index, &analytic) in grad.iter().enumerate() {
+            let plus = module.clone().map(&mut Perturb { id, index, delta: EPS });
+            let minus = module.clone().map(&mut Perturb { id, index, delta: -EPS });
+            let numeric = (scalar(loss(&plus)) - scalar(loss(&minus))) / (2.0 * EPS);
+            let tol = ATOL + RTOL * numeric.abs().max(analytic.abs());
+            assert!(
+                (numeric - analytic).abs() <= tol,
+                "param {id:?} element {index}: analytic {analytic}, numeric {numeric}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+    checked
+}
+
+fn project(out: Tensor<2>, seed: u64) -> Tensor<1> {
+    let [b, d] = out.dims();
+    (out * random(b, d, seed)).sum()
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences() {
+    let mlp = Mlp::new(5, &[4, 3], &device());
+    let x = random(6, 5, 1);
+    let n = check(mlp, |m| project(m.forward(x.clone()), 2));
+    assert_eq!(n, 5 * 4 + 4 + 4 * 3 + 3);
+}
+
+#[test]
+fn tower_gradients_match_finite_differences() {
+    let tower = Tower::new(4, &[3], &device());
+    let x = random(6, 4, 3);
+    check(tower, |t| project(t.forward(x.clone()), 4));
+}
+
+#[test]
+fn expert_bank_gradients_match_finite_differences() {
+    let bank = ExpertBank::new(3, 4, &[5, 2], &device());
+    let x = random(6, 4, 5);
+    let n = check(bank, |b| {
+        let out = b.forward(x.clone()); // [3, 6, 2]
+        project(out.reshape([18, 2]), 6)
+    });
+    assert_eq!(n, 3 * (4 * 5 + 5 + 5 * 2 + 2));
+}
+
+#[test]
+fn gate_with_temperature_gradients_match_finite_differences() {
+    for temperature in [1.0f32, 0.5, 3.0] {
+        let gate = Gate::new(4, 3, temperature, &device());
+        let x = random(6, 4, 7);
+        let experts = random(18, 2, 8).reshape([3, 6, 2]);
+        // Gate weights alone, and mixed into expert outputs (both paths the models use).
+        check(gate.clone(), |g| project(g.forward(x.clone()), 9));
+        check(gate, |g| project(Gate::mix(g.forward(x.clone()), experts.clone()), 10));
+    }
+}
+
+#[test]
+fn cross_stitch_gradients_match_finite_differences() {
+    let unit = CrossStitchUnit::new(3, &device());
+    let xs: Vec<Tensor<2>> = (0..3).map(|k| random(5, 4, 20 + k)).collect();
+    let n = check(unit, |u| {
+        let outs = u.forward(xs.clone());
+        outs.into_iter()
+            .enumerate()
+            .map(|(k, o)| project(o, 30 + k as u64))
+            .reduce(|a, b| a + b)
+            .unwrap()
+    });
+    assert_eq!(n, 9);
+}
+
+#[test]
+fn embedding_gradients_match_finite_differences_including_pooled_multi() {
+    let schema = FeatureSchema {
+        categorical: vec![
+            CategoricalSlot { name: "a".into(), cardinality: 4 },
+            CategoricalSlot { name: "b".into(), cardinality: 3 },
+        ],
+        dense: vec!["d0".into(), "d1".into()],
+        multi: vec![
+            MultiSlot { name: "tags".into(), cardinality: 5, max_len: 3 },
+            MultiSlot { name: "topics".into(), cardinality: 3, max_len: 2 },
+        ],
+    };
+    let emb = FeatureEmbedding::new(&schema, 2, &device()).unwrap();
+    let batch = random_batch(&schema, 8, 11);
+    let input = ModelInput::from_batch(&batch, &device());
+    assert_eq!(emb.input_dim(), 4 * 2 + 2);
+    let n = check(emb, |e| project(e.forward(&input), 12));
+    assert_eq!(n, (4 + 3 + 5 + 3) * 2);
+}
+
+#[test]
+fn padding_row_gets_no_gradient_and_pooling_is_a_masked_mean() {
+    let schema = FeatureSchema {
+        categorical: vec![],
+        dense: vec![],
+        multi: vec![MultiSlot { name: "tags".into(), cardinality: 4, max_len: 3 }],
+    };
+    let emb = FeatureEmbedding::new(&schema, 2, &device()).unwrap();
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(vec![1i64, 2, 0, 0, 0, 0, 3, 3, 3], [3, 3]),
+        &device(),
+    );
+    let input = ModelInput {
+        categorical: Tensor::<2, Int>::zeros([3, 0], &device()),
+        dense: None,
+        multi: Some(ids),
+        batch_size: 3,
+    };
+    let out: Vec<f64> = emb.forward(&input).to_data().iter::<f64>().collect();
+    let w: Vec<f64> = emb.multi[0].weight.val().to_data().iter::<f64>().collect();
+    let row = |i: usize| [w[2 * i], w[2 * i + 1]];
+    // Row 0: mean of ids 1 and 2 (the padding does not count); row 1: all padding -> zeros;
+    // row 2: id 3 three times -> its embedding.
+    for c in 0..2 {
+        assert!((out[c] - (row(1)[c] + row(2)[c]) / 2.0).abs() < 1e-12);
+        assert_eq!(out[2 + c], 0.0);
+        assert!((out[4 + c] - row(3)[c]).abs() < 1e-12);
+    }
+    let grads = project(emb.forward(&input), 13).backward();
+    let g: Vec<f64> =
+        emb.multi[0].weight.val().grad(&grads).unwrap().to_data().iter::<f64>().collect();
+    assert_eq!(&g[0..2], &[0.0, 0.0], "padding row must not be trained");
+}
+
+/// The harness itself can fail: a forward pass that hides part of its dependence on a parameter
+/// from autodiff (a detached term) must be caught.
+#[test]
+#[should_panic(expected = "analytic")]
+fn the_check_catches_a_wrong_gradient() {
+    let mlp = Mlp::new(3, &[2], &device());
+    let x = random(4, 3, 40);
+    check(mlp, |m| {
+        let w = m.layers[0].weight.val();
+        let wrong = x.clone().matmul(w.clone()) + x.clone().matmul(w.detach()); // true grad is 2x
+        project(wrong, 41)
+    });
+}

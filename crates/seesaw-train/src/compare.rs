@@ -1,0 +1,254 @@
+//! `seesaw compare`: train each architecture with each seed on one dataset and one split,
+//! evaluate on the held-out part, and summarise honestly: mean ± sd per task and metric, the MTL
+//! gain of each architecture over the single-task reference, the see-saw verdict and Δm.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use seesaw_data::dataset::PreparedDataset;
+use seesaw_data::feature_map::{TaskInfo, TaskKind};
+use seesaw_data::split::Part;
+use seesaw_metrics::{
+    MeanSd, MetricDirection, MtlComparison, TaskComparison, compare_to_single_task,
+};
+use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel};
+
+use crate::error::Result;
+use crate::evaluate::{Evaluation, TaskMetrics, metrics, predict};
+use crate::history::EpochRecord;
+use crate::run_config::RunConfig;
+use crate::tensors::to_vec;
+use crate::trainer::{TrainObserver, train};
+
+pub const SINGLE_TASK: &str = "single_task";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub architecture: String,
+    pub seed: u64,
+    pub evaluation: Evaluation,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub train_seconds: f64,
+    pub num_params: usize,
+    /// Gate name → mean weight per expert over the evaluated rows (gated models only).
+    pub gate_utilisation: BTreeMap<String, Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchitectureSummary {
+    pub architecture: String,
+    /// task → metric → mean ± sd over seeds.
+    pub metrics: BTreeMap<String, BTreeMap<String, MeanSd>>,
+    /// Gains over single-task on each task's primary metric (AUC, or RMSE for regression),
+    /// from the seed means. None for the single-task reference itself.
+    pub gains: Option<MtlComparison>,
+    pub mean_train_seconds: f64,
+    pub num_params: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComparisonReport {
+    pub evaluated_on: String,
+    pub rows_evaluated: usize,
+    pub split: BTreeMap<String, usize>,
+    pub tasks: Vec<TaskInfo>,
+    pub seeds: Vec<u64>,
+    pub summaries: Vec<ArchitectureSummary>,
+    pub runs: Vec<RunResult>,
+    /// Simulator only: AUC of the true probabilities on the evaluated rows, the best any model
+    /// can reach.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_achievable_auc: Option<BTreeMap<String, f64>>,
+    pub config: RunConfig,
+}
+
+/// The metric each task's gain and verdict are judged on.
+pub fn primary_metric(kind: TaskKind) -> (&'static str, MetricDirection) {
+    match kind {
+        TaskKind::Binary => ("auc", MetricDirection::HigherIsBetter),
+        TaskKind::Regression => ("rmse", MetricDirection::LowerIsBetter),
+    }
+}
+
+/// Hooks for progress across the whole comparison.
+pub trait CompareObserver {
+    fn on_run_start(&mut self, _architecture: &str, _seed: u64, _index: usize, _total: usize) {}
+    fn trainer(&mut self) -> &mut dyn TrainObserver;
+    fn on_run_end(&mut self, _result: &RunResult) {}
+}
+
+/// The part the comparison is judged on: test when the split has one, else validation.
+pub fn evaluation_part(data: &PreparedDataset) -> Part {
+    if data.split.test.is_empty() { Part::Valid } else { Part::Test }
+}
+
+pub fn compare(
+    config: &RunConfig,
+    data: &PreparedDataset,
+    best_achievable_auc: Option<BTreeMap<String, f64>>,
+    observer: &mut dyn CompareObserver,
+) -> Result<ComparisonReport> {
+    let tasks = data.feature_map.tasks.clone();
+    let part = evaluation_part(data);
+    let mut architectures = config.compare.architectures.clone();
+    if !architectures.iter().any(|a| a.name() == SINGLE_TASK) {
+        architectures.insert(0, Architecture::SingleTask { hidden: vec![128, 64] });
+    }
+    let total = architectures.len() * config.compare.seeds.len();
+    let device = Device::flex();
+    let mut runs = Vec::new();
+    for architecture in &architectures {
+        for &seed in &config.compare.seeds {
+            observer.on_run_start(architecture.name(), seed, runs.len(), total);
+            let model_config =
+                ModelConfig { architecture: architecture.clone(), ..config.model.clone() };
+            let mut train_config = config.train.clone();
+            train_config.seed = seed;
+            let started = Instant::now();
+            let outcome =
+                train(&train_config, &model_config, data, None, false, observer.trainer())?;
+            let train_seconds = started.elapsed().as_secs_f64();
+            let rows = data.split.part(part);
+            let batches = || rows.chunks(config.train.eval_batch_size).map(|r| data.batch(r));
+            let predictions = predict(&outcome.model, &tasks, batches(), &device);
+            let result = RunResult {
+                architecture: architecture.name().to_owned(),
+                seed,
+                evaluation: metrics(&tasks, &predictions)?,
+                history: outcome.history,
+                best_epoch: outcome.best_epoch,
+                train_seconds,
+                num_params: outcome.model.num_params(),
+                gate_utilisation: gate_utilisation(&outcome.model, batches(), &device),
+            };
+            observer.on_run_end(&result);
+            runs.push(result);
+        }
+    }
+    let summaries = summarise(&architectures, &runs, &tasks)?;
+    Ok(ComparisonReport {
+        evaluated_on: format!("{part:?}").to_lowercase(),
+        rows_evaluated: data.split.part(part).len(),
+        split: data.report.split.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        tasks,
+        seeds: config.compare.seeds.clone(),
+        summaries,
+        runs,
+        best_achievable_auc,
+        config: config.clone(),
+    })
+}
+
+/// Mean gate weight per expert for every gate, over the given batches.
+pub fn gate_utilisation(
+    model: &MultiTaskModel,
+    batches: impl Iterator<Item = seesaw_data::batch::Batch>,
+    device: &Device,
+) -> BTreeMap<String, Vec<f64>> {
+    let mut sums: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut rows = 0usize;
+    for batch in batches {
+        let input = ModelInput::from_batch(&batch, device);
+        for gate in model.gate_weights(&input) {
+            let n_experts = gate.weights.dims()[1];
+            let values = to_vec(gate.weights);
+            let sum = sums.entry(gate.name).or_insert_with(|| vec![0.0; n_experts]);
+            for row in values.chunks(n_experts) {
+                for (s, &v) in sum.iter_mut().zip(row) {
+                    *s += v as f64;
+                }
+            }
+        }
+        rows += batch.size;
+    }
+    for sum in sums.values_mut() {
+        sum.iter_mut().for_each(|s| *s /= rows.max(1) as f64);
+    }
+    sums
+}
+
+fn summarise(
+    architectures: &[Architecture],
+    runs: &[RunResult],
+    tasks: &[TaskInfo],
+) -> Result<Vec<ArchitectureSummary>> {
+    let metric_names = ["auc", "gauc", "logloss", "accuracy", "mse", "rmse", "mae"];
+    let mut summaries = Vec::new();
+    for architecture in architectures {
+        let name = architecture.name();
+        let mine: Vec<&RunResult> = runs.iter().filter(|r| r.architecture == name).collect();
+        let mut by_task = BTreeMap::new();
+        for task in tasks {
+            let mut by_metric = BTreeMap::new();
+            for metric in metric_names {
+                let values: Vec<f64> = mine
+                    .iter()
+                    .filter_map(|r| r.evaluation.tasks.get(&task.name).and_then(|m| m.get(metric)))
+                    .collect();
+                if let Some(mean_sd) = MeanSd::from_values(&values)? {
+                    by_metric.insert(metric.to_owned(), mean_sd);
+                }
+            }
+            by_task.insert(task.name.clone(), by_metric);
+        }
+        summaries.push(ArchitectureSummary {
+            architecture: name.to_owned(),
+            metrics: by_task,
+            gains: None,
+            mean_train_seconds: mine.iter().map(|r| r.train_seconds).sum::<f64>()
+                / mine.len().max(1) as f64,
+            num_params: mine.first().map_or(0, |r| r.num_params),
+        });
+    }
+    let single = summaries.iter().find(|s| s.architecture == SINGLE_TASK).cloned();
+    if let Some(single) = single {
+        for summary in summaries.iter_mut().filter(|s| s.architecture != SINGLE_TASK) {
+            let comparisons: Vec<TaskComparison> = tasks
+                .iter()
+                .filter_map(|task| {
+                    let (metric, direction) = primary_metric(task.kind);
+                    let mtl = summary.metrics.get(&task.name)?.get(metric)?.mean;
+                    let reference = single.metrics.get(&task.name)?.get(metric)?.mean;
+                    Some(TaskComparison::new(task.name.clone(), direction, reference, mtl))
+                })
+                .collect();
+            summary.gains = Some(compare_to_single_task(&comparisons)?);
+        }
+    }
+    Ok(summaries)
+}
+
+impl ComparisonReport {
+    pub fn summary(&self, architecture: &str) -> Option<&ArchitectureSummary> {
+        self.summaries.iter().find(|s| s.architecture == architecture)
+    }
+
+    /// The architecture with the best mean primary metric averaged over tasks (AUC, with RMSE
+    /// counted negatively).
+    pub fn best_architecture(&self) -> Option<&str> {
+        self.summaries
+            .iter()
+            .map(|s| {
+                let score: f64 = self
+                    .tasks
+                    .iter()
+                    .filter_map(|t| {
+                        let (metric, direction) = primary_metric(t.kind);
+                        let v = s.metrics.get(&t.name)?.get(metric)?.mean;
+                        Some(if direction == MetricDirection::HigherIsBetter { v } else { -v })
+                    })
+                    .sum();
+                (s.architecture.as_str(), score)
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(name, _)| name)
+    }
+}
+
+pub fn task_metric<'a>(evaluation: &'a Evaluation, task: &str) -> Option<&'a TaskMetrics> {
+    evaluation.tasks.get(task)
+}

@@ -1,0 +1,175 @@
+//! Predictions over a set of rows and the per-task metrics of seesaw-metrics: AUC, GAUC,
+//! logloss and accuracy for binary tasks; MSE, RMSE and MAE for regression. Each task is scored
+//! on the rows where its label exists.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use seesaw_data::batch::Batch;
+use seesaw_data::feature_map::{TaskInfo, TaskKind};
+use seesaw_metrics as metrics;
+use seesaw_models::{ModelInput, MultiTaskModel};
+
+use crate::config::MonitorTerm;
+use crate::error::{Result, TrainError};
+use crate::tensors::to_vec;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    /// Rows with a label.
+    pub n: usize,
+    /// Positive rate (binary) or mean target (regression).
+    pub label_mean: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gauc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logloss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mse: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rmse: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mae: Option<f64>,
+}
+
+impl TaskMetrics {
+    pub fn get(&self, metric: &str) -> Option<f64> {
+        match metric {
+            "auc" => self.auc,
+            "gauc" => self.gauc,
+            "logloss" => self.logloss,
+            "accuracy" => self.accuracy,
+            "mse" => self.mse,
+            "rmse" => self.rmse,
+            "mae" => self.mae,
+            _ => None,
+        }
+    }
+
+    pub fn higher_is_better(metric: &str) -> bool {
+        matches!(metric, "auc" | "gauc" | "accuracy")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub rows: usize,
+    pub tasks: BTreeMap<String, TaskMetrics>,
+}
+
+/// Predictions (probabilities for binary tasks) with the labels they are scored against.
+#[derive(Debug, Clone, Default)]
+pub struct Predictions {
+    pub rows: Vec<u32>,
+    pub user_group: Vec<u32>,
+    /// Per task, one value per row.
+    pub predictions: Vec<Vec<f32>>,
+    pub labels: Vec<Vec<f32>>,
+    pub masks: Vec<Vec<f32>>,
+}
+
+/// Runs the model (in inference mode) over the batches.
+pub fn predict(
+    model: &MultiTaskModel,
+    tasks: &[TaskInfo],
+    batches: impl Iterator<Item = Batch>,
+    device: &Device,
+) -> Predictions {
+    let n_tasks = tasks.len();
+    let mut out = Predictions {
+        predictions: vec![Vec::new(); n_tasks],
+        labels: vec![Vec::new(); n_tasks],
+        masks: vec![Vec::new(); n_tasks],
+        ..Default::default()
+    };
+    for batch in batches {
+        let input = ModelInput::from_batch(&batch, device);
+        let predictions = model.forward(&input).predictions(tasks);
+        for (k, p) in predictions.into_iter().enumerate() {
+            out.predictions[k].extend(to_vec(p));
+            out.labels[k].extend_from_slice(batch.label(k));
+            out.masks[k].extend_from_slice(batch.mask(k));
+        }
+        out.rows.extend_from_slice(&batch.rows);
+        out.user_group.extend_from_slice(&batch.user_group);
+    }
+    out
+}
+
+pub fn metrics(tasks: &[TaskInfo], predictions: &Predictions) -> Result<Evaluation> {
+    let mut evaluation = Evaluation { rows: predictions.rows.len(), tasks: BTreeMap::new() };
+    for (k, task) in tasks.iter().enumerate() {
+        let keep: Vec<usize> =
+            (0..predictions.rows.len()).filter(|&r| predictions.masks[k][r] > 0.0).collect();
+        let p: Vec<f32> = keep.iter().map(|&r| predictions.predictions[k][r]).collect();
+        let y: Vec<f32> = keep.iter().map(|&r| predictions.labels[k][r]).collect();
+        let users: Vec<u32> = keep.iter().map(|&r| predictions.user_group[r]).collect();
+        let mut m = TaskMetrics {
+            n: keep.len(),
+            label_mean: if y.is_empty() {
+                0.0
+            } else {
+                y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64
+            },
+            ..Default::default()
+        };
+        if p.iter().any(|v| !v.is_finite()) {
+            return Err(TrainError::Diverged { task: task.name.clone(), epoch: 0, step: 0 });
+        }
+        match task.kind {
+            TaskKind::Binary => {
+                m.auc = metrics::auc(&p, &y)?;
+                m.gauc = metrics::gauc(&users, &p, &y)?.value;
+                m.logloss = metrics::logloss(&p, &y)?;
+                m.accuracy = metrics::accuracy(&p, &y)?;
+            }
+            TaskKind::Regression => {
+                m.mse = metrics::mse(&p, &y)?;
+                m.rmse = metrics::rmse(&p, &y)?;
+                m.mae = metrics::mae(&p, &y)?;
+            }
+        }
+        evaluation.tasks.insert(task.name.clone(), m);
+    }
+    Ok(evaluation)
+}
+
+pub fn evaluate(
+    model: &MultiTaskModel,
+    tasks: &[TaskInfo],
+    batches: impl Iterator<Item = Batch>,
+    device: &Device,
+) -> Result<Evaluation> {
+    metrics(tasks, &predict(model, tasks, batches, device))
+}
+
+/// The early-stopping score: the weighted sum of the monitored metrics (lower-is-better ones
+/// negated); by default the mean AUC of the binary tasks.
+pub fn score(evaluation: &Evaluation, tasks: &[TaskInfo], monitor: &[MonitorTerm]) -> Option<f64> {
+    if monitor.is_empty() {
+        let aucs: Vec<f64> = tasks
+            .iter()
+            .filter(|t| t.kind == TaskKind::Binary)
+            .filter_map(|t| evaluation.tasks.get(&t.name)?.auc)
+            .collect();
+        if aucs.is_empty() {
+            // Regression only: minus the mean RMSE.
+            let rmses: Vec<f64> = evaluation.tasks.values().filter_map(|m| m.rmse).collect();
+            return (!rmses.is_empty()).then(|| -rmses.iter().sum::<f64>() / rmses.len() as f64);
+        }
+        return Some(aucs.iter().sum::<f64>() / aucs.len() as f64);
+    }
+    let mut total = 0.0;
+    for term in monitor {
+        let value = evaluation.tasks.get(&term.task)?.get(&term.metric)?;
+        let sign = if TaskMetrics::higher_is_better(&term.metric) { 1.0 } else { -1.0 };
+        total += sign * term.weight * value;
+    }
+    Some(total)
+}

@@ -1,0 +1,37 @@
+//! One record per epoch, appended as a JSON line to `metrics.jsonl` so a run can be followed
+//! and plotted while it trains.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::evaluate::Evaluation;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub steps: usize,
+    /// Mean training loss per task over the epoch.
+    pub train_loss: BTreeMap<String, f64>,
+    /// Loss weight per task used in the epoch.
+    pub task_weights: BTreeMap<String, f64>,
+    pub valid: Evaluation,
+    /// The early-stopping score (higher is better).
+    pub score: Option<f64>,
+    pub learning_rate: f64,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+pub fn append_jsonl(path: &Path, record: &EpochRecord) -> Result<()> {
+    let io = |e: std::io::Error| TrainError::Checkpoint {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    let line = serde_json::to_string(record).expect("an epoch record serialises");
+    writeln!(file, "{line}").map_err(io)
+}

@@ -1,0 +1,25 @@
+//! Training and evaluation of the model zoo: masked multi-task losses, task weighting, the
+//! optimiser and its schedule, early stopping, atomic checkpoints with resume, and per-task
+//! metrics computed with seesaw-metrics' exact definitions.
+
+pub mod compare;
+pub mod config;
+pub mod error;
+pub mod evaluate;
+pub mod history;
+pub mod loss;
+pub mod model_dir;
+pub mod plots;
+pub mod report;
+pub mod run_config;
+pub mod run_data;
+pub mod schedule;
+pub mod tensors;
+pub mod trainer;
+pub mod weighting;
+
+pub use config::TrainConfig;
+pub use error::{Result, TrainError};
+pub use evaluate::{Evaluation, TaskMetrics, evaluate};
+pub use history::EpochRecord;
+pub use trainer::{TrainObserver, TrainOutcome, train};

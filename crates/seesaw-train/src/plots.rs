@@ -1,0 +1,278 @@
+//! The comparison's plots, as SVG (text is left to the viewer, so no font files are needed):
+//! per-task primary metric with the seed spread, MTL gain per task, validation curves, and gate
+//! utilisation of the gated models.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::compare::{ComparisonReport, primary_metric};
+use crate::error::{Result, TrainError};
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint { path: path.to_owned(), message: format!("plotting: {e}") }
+}
+
+/// Renders into a string, then writes atomically.
+fn write_svg(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(
+        DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        draw(root.clone()).map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    Ok(seesaw_data::atomic::write(path, svg.as_bytes())?)
+}
+
+pub fn write_all(report: &ComparisonReport, dir: &Path) -> Result<()> {
+    metrics_plot(report, &dir.join("metrics.svg"))?;
+    gains_plot(report, &dir.join("gains.svg"))?;
+    curves_plot(report, &dir.join("curves.svg"))?;
+    gates_plot(report, &dir.join("gates.svg"))?;
+    Ok(())
+}
+
+/// One panel per task: the primary metric of each architecture, mean with a ±sd bar.
+fn metrics_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
+    let n_tasks = report.tasks.len().max(1);
+    let cols = n_tasks.min(3);
+    let rows = n_tasks.div_ceil(cols);
+    write_svg(path, (420 * cols as u32, 320 * rows as u32), |root| {
+        let panels = root.split_evenly((rows, cols));
+        for (task, panel) in report.tasks.iter().zip(panels) {
+            let (metric, _) = primary_metric(task.kind);
+            let points: Vec<(usize, f64, f64)> = report
+                .summaries
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let m = s.metrics.get(&task.name)?.get(metric)?;
+                    Some((i, m.mean, m.sd.unwrap_or(0.0)))
+                })
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let lo = points.iter().map(|p| p.1 - p.2).fold(f64::INFINITY, f64::min);
+            let hi = points.iter().map(|p| p.1 + p.2).fold(f64::NEG_INFINITY, f64::max);
+            let pad = ((hi - lo) * 0.15).max(1e-3);
+            let mut chart = ChartBuilder::on(&panel)
+                .caption(format!("{} {}", task.name, metric.to_uppercase()), ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(60)
+                .y_label_area_size(56)
+                .build_cartesian_2d(
+                    -0.5f64..(report.summaries.len() as f64 - 0.5),
+                    (lo - pad)..(hi + pad),
+                )
+                .map_err(|e| e.to_string())?;
+            let names: Vec<String> =
+                report.summaries.iter().map(|s| s.architecture.clone()).collect();
+            chart
+                .configure_mesh()
+                .x_labels(names.len())
+                .x_label_formatter(&|x| {
+                    let i = x.round();
+                    if (x - i).abs() < 1e-6 && i >= 0.0 {
+                        names.get(i as usize).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })
+                .disable_x_mesh()
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for &(i, mean, sd) in &points {
+                let color = PALETTE[i % PALETTE.len()];
+                chart
+                    .draw_series([ErrorBar::new_vertical(
+                        i as f64,
+                        mean - sd,
+                        mean,
+                        mean + sd,
+                        color.filled(),
+                        8,
+                    )])
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series([Circle::new((i as f64, mean), 4, color.filled())])
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// MTL gain per task (primary metric) of each architecture over single-task.
+fn gains_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
+    let gained: Vec<_> = report
+        .summaries
+        .iter()
+        .filter_map(|s| Some((s.architecture.as_str(), s.gains.as_ref()?)))
+        .collect();
+    write_svg(path, (900, 420), |root| {
+        let values: Vec<f64> =
+            gained.iter().flat_map(|(_, g)| g.tasks.iter().map(|t| t.gain)).collect();
+        let extent = values.iter().fold(1e-3f64, |m, v| m.max(v.abs())) * 1.2;
+        let n_tasks = report.tasks.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption("MTL gain over single-task (AUC; −RMSE for regression)", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5f64..(n_tasks as f64 - 0.5), -extent..extent)
+            .map_err(|e| e.to_string())?;
+        let names: Vec<String> = report.tasks.iter().map(|t| t.name.clone()).collect();
+        chart
+            .configure_mesh()
+            .x_labels(n_tasks)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .disable_x_mesh()
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let width = 0.8 / gained.len().max(1) as f64;
+        for (a, (name, gains)) in gained.iter().enumerate() {
+            let color = PALETTE[(a + 1) % PALETTE.len()];
+            let bars = report.tasks.iter().enumerate().filter_map(|(t, task)| {
+                let gain = gains.tasks.iter().find(|g| g.task == task.name)?.gain;
+                let x0 = t as f64 - 0.4 + a as f64 * width;
+                Some(Rectangle::new([(x0, 0.0), (x0 + width * 0.9, gain)], color.filled()))
+            });
+            chart.draw_series(bars).map_err(|e| e.to_string())?.label(*name).legend(
+                move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()),
+            );
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// The validation score per epoch of each architecture's first seed.
+fn curves_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
+    let first_seed = report.seeds.first().copied().unwrap_or(0);
+    let runs: Vec<_> = report.runs.iter().filter(|r| r.seed == first_seed).collect();
+    write_svg(path, (800, 450), |root| {
+        let scores: Vec<f64> =
+            runs.iter().flat_map(|r| r.history.iter().filter_map(|h| h.score)).collect();
+        if scores.is_empty() {
+            return Ok(());
+        }
+        let lo = scores.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((hi - lo) * 0.1).max(1e-3);
+        let epochs = runs.iter().map(|r| r.history.len()).max().unwrap_or(1).max(2);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("validation score per epoch (seed {first_seed})"), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..(epochs - 1) as f64, (lo - pad)..(hi + pad))
+            .map_err(|e| e.to_string())?;
+        chart.configure_mesh().x_desc("epoch").y_desc("score").draw().map_err(|e| e.to_string())?;
+        for (i, run) in runs.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let line: Vec<(f64, f64)> =
+                run.history.iter().filter_map(|h| Some((h.epoch as f64, h.score?))).collect();
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(run.architecture.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// Mean gate weight per expert, one row of stacked bars per gate of each gated model.
+fn gates_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
+    let first_seed = report.seeds.first().copied().unwrap_or(0);
+    let gates: Vec<(String, &Vec<f64>)> = report
+        .runs
+        .iter()
+        .filter(|r| r.seed == first_seed)
+        .flat_map(|r| {
+            r.gate_utilisation.iter().map(move |(g, w)| (format!("{} {}", r.architecture, g), w))
+        })
+        .collect();
+    let height = (60 + 28 * gates.len().max(1)) as u32;
+    write_svg(path, (900, height), |root| {
+        if gates.is_empty() {
+            return Ok(());
+        }
+        let mut chart = ChartBuilder::on(&root)
+            .caption("gate utilisation (mean weight per expert)", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(260)
+            .build_cartesian_2d(0f64..1f64, -0.5f64..(gates.len() as f64 - 0.5))
+            .map_err(|e| e.to_string())?;
+        let names: Vec<String> = gates.iter().map(|(n, _)| n.clone()).collect();
+        chart
+            .configure_mesh()
+            .y_labels(names.len())
+            .y_label_formatter(&|y| {
+                let i = y.round();
+                if (y - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .disable_y_mesh()
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (row, (_, weights)) in gates.iter().enumerate() {
+            let mut start = 0.0;
+            let y = row as f64;
+            for (e, &w) in weights.iter().enumerate() {
+                let color = PALETTE[e % PALETTE.len()];
+                chart
+                    .draw_series([Rectangle::new(
+                        [(start, y - 0.35), (start + w, y + 0.35)],
+                        color.filled(),
+                    )])
+                    .map_err(|e| e.to_string())?;
+                start += w;
+            }
+        }
+        Ok(())
+    })
+}

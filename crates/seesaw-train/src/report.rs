@@ -1,0 +1,175 @@
+//! The comparison written for people (report.md, and the same table on the terminal) and for
+//! scripts (report.json). Files are written atomically.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use seesaw_data::feature_map::TaskKind;
+
+use crate::compare::{ComparisonReport, primary_metric};
+use crate::error::Result;
+
+pub fn write_json(report: &ComparisonReport, path: &Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(report).expect("a comparison report serialises");
+    Ok(seesaw_data::atomic::write(path, &json)?)
+}
+
+pub fn write_markdown(report: &ComparisonReport, path: &Path) -> Result<()> {
+    Ok(seesaw_data::atomic::write(path, markdown(report).as_bytes())?)
+}
+
+fn cell(report: &ComparisonReport, architecture: &str, task: &str, metric: &str) -> String {
+    report.summary(architecture).and_then(|s| s.metrics.get(task)?.get(metric)).map_or(
+        "–".into(),
+        |m| match m.sd {
+            Some(sd) => format!("{:.4} ± {:.4}", m.mean, sd),
+            None => format!("{:.4}", m.mean),
+        },
+    )
+}
+
+/// The primary-metric table: one row per architecture, one column per task.
+pub fn primary_table(report: &ComparisonReport) -> String {
+    let mut out = String::new();
+    let header: Vec<String> = report
+        .tasks
+        .iter()
+        .map(|t| format!("{} {}", t.name, primary_metric(t.kind).0.to_uppercase()))
+        .collect();
+    let _ = writeln!(out, "| architecture | {} |", header.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(header.len()));
+    for summary in &report.summaries {
+        let cells: Vec<String> = report
+            .tasks
+            .iter()
+            .map(|t| cell(report, &summary.architecture, &t.name, primary_metric(t.kind).0))
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", summary.architecture, cells.join(" | "));
+    }
+    if let Some(best) = &report.best_achievable_auc {
+        let cells: Vec<String> = report
+            .tasks
+            .iter()
+            .map(|t| match (t.kind, best.get(&t.name)) {
+                (TaskKind::Binary, Some(auc)) => format!("{auc:.4}"),
+                _ => "–".into(),
+            })
+            .collect();
+        let _ = writeln!(out, "| best achievable (true probabilities) | {} |", cells.join(" | "));
+    }
+    out
+}
+
+pub fn gains_table(report: &ComparisonReport) -> String {
+    let mut out = String::new();
+    let names: Vec<&str> = report.tasks.iter().map(|t| t.name.as_str()).collect();
+    let _ = writeln!(out, "| architecture | {} | Δm (%) | see-saw |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}---|---|", "---|".repeat(names.len()));
+    for summary in &report.summaries {
+        let Some(gains) = &summary.gains else { continue };
+        let cells: Vec<String> = names
+            .iter()
+            .map(|name| {
+                gains
+                    .tasks
+                    .iter()
+                    .find(|g| g.task == *name)
+                    .map_or("–".into(), |g| format!("{:+.4}", g.gain))
+            })
+            .collect();
+        let verdict = if gains.seesaw {
+            let pairs: Vec<String> = gains
+                .seesaw_pairs
+                .iter()
+                .map(|p| format!("{}↑ {}↓", p.improved, p.degraded))
+                .collect();
+            format!("yes: {}", pairs.join(", "))
+        } else {
+            "no".into()
+        };
+        let delta = gains.delta_m_pct.map_or("–".into(), |d| format!("{d:+.2}"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            summary.architecture,
+            cells.join(" | "),
+            delta,
+            verdict
+        );
+    }
+    out
+}
+
+pub fn markdown(report: &ComparisonReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Multi-task comparison\n");
+    let _ = writeln!(
+        out,
+        "Evaluated on the {} part ({} rows); split sizes {:?}; seeds {:?}. Each cell is the mean ± \
+         sample standard deviation over seeds.\n",
+        report.evaluated_on, report.rows_evaluated, report.split, report.seeds
+    );
+    let _ = writeln!(out, "## Primary metric per task (AUC; RMSE for regression)\n");
+    out.push_str(&primary_table(report));
+    let _ = writeln!(
+        out,
+        "\n## MTL gain over single-task\n\nGain = M_mtl − M_single (AUC), M_single − M_mtl (RMSE). \
+         A see-saw is a pair of tasks whose gains have opposite signs. Δm is the mean relative gain.\n"
+    );
+    out.push_str(&gains_table(report));
+    for metric in ["gauc", "logloss", "accuracy", "mse", "mae"] {
+        let tasks: Vec<&str> = report
+            .tasks
+            .iter()
+            .filter(|t| {
+                report
+                    .summaries
+                    .iter()
+                    .any(|s| s.metrics.get(&t.name).is_some_and(|m| m.contains_key(metric)))
+            })
+            .map(|t| t.name.as_str())
+            .collect();
+        if tasks.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n## {}\n", metric.to_uppercase());
+        let _ = writeln!(out, "| architecture | {} |", tasks.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---|".repeat(tasks.len()));
+        for summary in &report.summaries {
+            let cells: Vec<String> =
+                tasks.iter().map(|t| cell(report, &summary.architecture, t, metric)).collect();
+            let _ = writeln!(out, "| {} | {} |", summary.architecture, cells.join(" | "));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n## Cost\n\n| architecture | parameters | training seconds (mean) |\n|---|---|---|"
+    );
+    for s in &report.summaries {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} |",
+            s.architecture, s.num_params, s.mean_train_seconds
+        );
+    }
+    let gated: Vec<_> = report
+        .runs
+        .iter()
+        .filter(|r| !r.gate_utilisation.is_empty() && r.seed == report.seeds[0])
+        .collect();
+    if !gated.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Gate utilisation (seed {}, mean weight per expert)\n",
+            report.seeds[0]
+        );
+        for run in gated {
+            for (gate, weights) in &run.gate_utilisation {
+                let w: Vec<String> = weights.iter().map(|v| format!("{v:.3}")).collect();
+                let _ = writeln!(out, "- {} {}: {}", run.architecture, gate, w.join(" "));
+            }
+        }
+    }
+    let _ = writeln!(out, "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg.");
+    out
+}
