@@ -47,6 +47,8 @@ enum DataCommand {
 enum BenchCommand {
     /// Load/clean/join/encode/split the shared slice; simulator throughput; memory of 10M encoded rows.
     Data(commands::bench_data::BenchDataArgs),
+    /// Training and inference samples/s of the reference MMoE; peak memory.
+    Train(commands::bench_train::BenchTrainArgs),
 }
 
 fn main() {
@@ -70,5 +72,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => commands::compare::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),
+        Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args),
     }
 }

@@ -112,3 +112,165 @@ fn a_bad_simulator_setting_is_refused_with_its_name() {
     assert!(stderr.contains("dependence"), "{stderr}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written on failure");
 }
+
+/// A small simulated run config: trains in seconds.
+fn tiny_run_config(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(
+        &path,
+        r#"
+[simulator]
+n_users = 200
+n_videos = 100
+n_impressions = 8000
+
+[dataset]
+preset = "kuairand"
+[dataset.labels]
+tasks = ["click", "like", "watch_ratio"]
+[dataset.split]
+strategy = "temporal"
+valid_days = 1
+test_days = 1
+
+[model]
+embedding_dim = 4
+architecture = { kind = "mmoe", experts = 2, expert_hidden = [16], gate_temperature = 1.0 }
+
+[train]
+epochs = 2
+batch_size = 256
+"#,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_run_config(dir.path());
+    let model = dir.path().join("model");
+    let output = seesaw()
+        .args(["train", "--json", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for file in
+        ["manifest.json", "model.bpk", "config.toml", "metrics.jsonl", "checkpoint/state.json"]
+    {
+        assert!(model.join(file).exists(), "{file}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["evaluated_on"], "test");
+
+    // The test part is the last simulated day: score exactly those rows with `seesaw eval`.
+    let log = std::fs::read_to_string(model.join("simulator/log_standard_sim.csv")).unwrap();
+    let mut lines = log.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let last_day = rows.iter().map(|r| r.split(',').nth(2).unwrap()).max().unwrap();
+    let test_rows: Vec<&str> =
+        rows.iter().copied().filter(|r| r.split(',').nth(2) == Some(last_day)).collect();
+    let test_log = dir.path().join("test_day.csv");
+    std::fs::write(&test_log, format!("{header}\n{}\n", test_rows.join("\n"))).unwrap();
+    let output = seesaw()
+        .args(["eval", "--json", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&test_log)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(eval["rows"], test_rows.len());
+    for (task, metrics) in ["click", "like"].iter().map(|t| (t, ["auc", "gauc", "logloss"])) {
+        for metric in metrics {
+            let a = eval["tasks"][task][metric].as_f64().unwrap();
+            let b = manifest["evaluation"]["tasks"][task][metric].as_f64().unwrap();
+            assert!((a - b).abs() < 1e-6, "{task} {metric}: eval {a} vs train {b}");
+        }
+    }
+    let rmse = eval["tasks"]["watch_ratio"]["rmse"].as_f64().unwrap();
+    assert!(
+        (rmse - manifest["evaluation"]["tasks"]["watch_ratio"]["rmse"].as_f64().unwrap()).abs()
+            < 1e-6
+    );
+
+    // Users and videos never seen in training are scored through the out-of-vocabulary path.
+    let mut fields: Vec<String> = test_rows[0].split(',').map(String::from).collect();
+    fields[0] = "987654321".into();
+    fields[1] = "123456789".into();
+    std::fs::write(
+        &test_log,
+        format!("{header}\n{}\n{}\n", test_rows.join("\n"), fields.join(",")),
+    )
+    .unwrap();
+    let output = seesaw()
+        .args(["eval", "--json", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&test_log)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(eval["rows"], test_rows.len() + 1);
+}
+
+#[test]
+fn compare_writes_reports_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_run_config(dir.path());
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap().replace("epochs = 2", "epochs = 1")
+            + "\n[compare]\nseeds = [0, 1]\narchitectures = [{ kind = \"shared_bottom\", hidden = [16] }, { kind = \"mmoe\", experts = 2, expert_hidden = [16], gate_temperature = 1.0 }]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("cmp");
+    let output = seesaw()
+        .args(["compare", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for file in ["report.md", "report.json", "metrics.svg", "gains.svg", "curves.svg", "gates.svg"]
+    {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    // single_task is added as the reference; two seeds each.
+    assert_eq!(report["runs"].as_array().unwrap().len(), 6);
+    let mmoe = report["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["architecture"] == "mmoe")
+        .unwrap();
+    assert!(mmoe["metrics"]["click"]["auc"]["sd"].is_number(), "two seeds give a spread");
+    assert!(mmoe["gains"]["tasks"].as_array().unwrap().len() == 3);
+    assert!(report["best_achievable_auc"]["click"].as_f64().unwrap() > 0.5);
+    let gates = &report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["architecture"] == "mmoe")
+        .unwrap()["gate_utilisation"];
+    let weights: Vec<f64> = gates["level0/task:click"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{weights:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("| mmoe |"), "{stdout}");
+}

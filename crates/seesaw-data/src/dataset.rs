@@ -220,7 +220,7 @@ pub fn prepare_log(
             Some(path) => Some(ClipTable::read(clip_spec, path, n)?),
             None => None,
         },
-        (Some(_), None) => {
+        (Some(clip_spec), None) if clip_spec.path.is_some() => {
             return Err(DataError::spec("clip features need labels.clips (the number of clips)"));
         }
         _ => None,

@@ -66,6 +66,8 @@ const MODEL_FILE: &str = "model.bpk";
 const BEST_MODEL_FILE: &str = "best_model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const UNCERTAINTY_FILE: &str = "uncertainty.bpk";
+/// Adam's moments of the uncertainty weights: without them a resumed run would restart them.
+const UNCERTAINTY_OPTIMIZER_FILE: &str = "uncertainty_optimizer.bpk";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// Trains a model on the training part of `data`, validating on its validation part. With a
@@ -106,15 +108,23 @@ pub fn train(
         && dir.join(STATE_FILE).exists()
     {
         let loaded = load_state(dir)?;
-        if loaded.train != *config || loaded.model != *model_config {
+        // Only `epochs` may change, and only upwards: a run resumed with more epochs continues
+        // the same run (with a decaying learning rate, the decay is stretched over the new
+        // total from the resumed step on). Any other setting would not continue this run.
+        let ignoring_epochs = |c: &TrainConfig| TrainConfig { epochs: 0, ..c.clone() };
+        if ignoring_epochs(&loaded.train) != ignoring_epochs(config)
+            || config.epochs < loaded.train.epochs
+            || loaded.model != *model_config
+        {
             return Err(TrainError::Checkpoint {
                 path: dir.join(STATE_FILE),
-                message:
-                    "the checkpoint was written with other settings; start a new run directory"
-                        .into(),
+                message: "the checkpoint was written with other settings (only epochs may grow \
+                          on resume); start a new run directory"
+                    .into(),
             });
         }
         state = loaded;
+        state.train = config.clone();
         model = MultiTaskModel::load(
             model_config,
             &data.schema,
@@ -128,6 +138,10 @@ pub fn train(
             let path = dir.join(UNCERTAINTY_FILE);
             uncertainty = Some(u.try_load_file(&path).map_err(|e| checkpoint_error(&path, e))?);
         }
+        if let Some(opt) = uncertainty_optimizer.take() {
+            let path = dir.join(UNCERTAINTY_OPTIMIZER_FILE);
+            uncertainty_optimizer = Some(opt.load(&path).map_err(|e| checkpoint_error(&path, e))?);
+        }
         if dir.join(BEST_MODEL_FILE).exists() {
             best_model = Some(MultiTaskModel::load(
                 model_config,
@@ -140,6 +154,20 @@ pub fn train(
     }
     if let Some(dir) = &checkpoint_dir {
         std::fs::create_dir_all(dir).map_err(|e| checkpoint_error(dir, e))?;
+        if state.epochs_done == 0 {
+            // A fresh run must not inherit an earlier run's best model.
+            match std::fs::remove_file(dir.join(BEST_MODEL_FILE)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(checkpoint_error(dir, e));
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(dir) = run_dir {
+        // One line per epoch of this run: drop lines of an earlier run in the same directory,
+        // or of epochs written after the checkpoint being resumed from.
+        write_jsonl(&dir.join(METRICS_FILE), &state.history)?;
     }
 
     let train_rows = data.split.part(Part::Train).len();
@@ -150,7 +178,10 @@ pub fn train(
     let has_validation = !data.split.valid.is_empty();
 
     for epoch in state.epochs_done..config.epochs {
-        if epoch > state.best_epoch + config.early_stopping.patience
+        // Stop once `patience` epochs in a row have not improved on the best, at least one:
+        // patience 0 stops at the first epoch that does not improve (as in Keras and
+        // Lightning) instead of never training past epoch 0.
+        if epoch > state.best_epoch + config.early_stopping.patience.max(1)
             && has_validation
             && state.best_score.is_some()
         {
@@ -282,7 +313,7 @@ pub fn train(
                 &state,
                 &model,
                 &optimizer,
-                uncertainty.as_ref(),
+                uncertainty.as_ref().zip(uncertainty_optimizer.as_ref()),
                 improved.then_some(best_model.as_ref()).flatten(),
             )?;
         }
@@ -314,6 +345,17 @@ fn checkpoint_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint { path: path.to_owned(), message: e.to_string() }
 }
 
+/// Replaces the metrics file with one line per record, atomically.
+fn write_jsonl(path: &Path, records: &[EpochRecord]) -> Result<()> {
+    let mut text = String::new();
+    for record in records {
+        text.push_str(&serde_json::to_string(record).expect("an epoch record serialises"));
+        text.push('\n');
+    }
+    seesaw_data::atomic::write(path, text.as_bytes())?;
+    Ok(())
+}
+
 fn load_state(dir: &Path) -> Result<CheckpointState> {
     let path = dir.join(STATE_FILE);
     let bytes = std::fs::read(&path).map_err(|e| checkpoint_error(&path, e))?;
@@ -327,7 +369,7 @@ fn save_checkpoint(
     state: &CheckpointState,
     model: &MultiTaskModel,
     optimizer: &ModuleOptimizer,
-    uncertainty: Option<&UncertaintyWeights>,
+    uncertainty: Option<(&UncertaintyWeights, &ModuleOptimizer)>,
     best: Option<&MultiTaskModel>,
 ) -> Result<()> {
     model.save(dir.join(MODEL_FILE))?;
@@ -340,11 +382,16 @@ fn save_checkpoint(
         .map_err(|e| checkpoint_error(&dir.join(OPTIMIZER_FILE), e))?;
     std::fs::rename(temp(OPTIMIZER_FILE), dir.join(OPTIMIZER_FILE))
         .map_err(|e| checkpoint_error(dir, e))?;
-    if let Some(u) = uncertainty {
+    if let Some((u, u_optimizer)) = uncertainty {
         u.clone()
             .save_file(temp(UNCERTAINTY_FILE))
             .map_err(|e| checkpoint_error(&dir.join(UNCERTAINTY_FILE), e))?;
         std::fs::rename(temp(UNCERTAINTY_FILE), dir.join(UNCERTAINTY_FILE))
+            .map_err(|e| checkpoint_error(dir, e))?;
+        u_optimizer
+            .save(temp(UNCERTAINTY_OPTIMIZER_FILE))
+            .map_err(|e| checkpoint_error(&dir.join(UNCERTAINTY_OPTIMIZER_FILE), e))?;
+        std::fs::rename(temp(UNCERTAINTY_OPTIMIZER_FILE), dir.join(UNCERTAINTY_OPTIMIZER_FILE))
             .map_err(|e| checkpoint_error(dir, e))?;
     }
     let json = serde_json::to_vec_pretty(state).expect("the checkpoint state serialises");

@@ -1,4 +1,5 @@
 pub mod bench_data;
+pub mod bench_train;
 pub mod compare;
 pub mod dataset_args;
 pub mod eval;
