@@ -46,6 +46,11 @@ pub struct ArchitectureSummary {
     /// Gains over single-task on each task's primary metric (AUC, or RMSE for regression),
     /// from the seed means. None for the single-task reference itself.
     pub gains: Option<MtlComparison>,
+    /// The see-saw pairs whose two gains both exceed twice their standard error over seeds
+    /// (sd_mtl²/n + sd_single²/n): differences of a few 1e-4 AUC are seed noise, not a see-saw.
+    /// Empty with one seed (no spread to judge by).
+    #[serde(default)]
+    pub significant_seesaw_pairs: Vec<seesaw_metrics::SeesawPair>,
     pub mean_train_seconds: f64,
     pub num_params: usize,
 }
@@ -199,6 +204,7 @@ fn summarise(
             architecture: name.to_owned(),
             metrics: by_task,
             gains: None,
+            significant_seesaw_pairs: Vec::new(),
             mean_train_seconds: mine.iter().map(|r| r.train_seconds).sum::<f64>()
                 / mine.len().max(1) as f64,
             num_params: mine.first().map_or(0, |r| r.num_params),
@@ -216,7 +222,28 @@ fn summarise(
                     Some(TaskComparison::new(task.name.clone(), direction, reference, mtl))
                 })
                 .collect();
-            summary.gains = Some(compare_to_single_task(&comparisons)?);
+            let gains = compare_to_single_task(&comparisons)?;
+            let significant = |task: &str| -> bool {
+                let kind = tasks.iter().find(|t| t.name == task).map(|t| t.kind);
+                let Some((metric, _)) = kind.map(primary_metric) else { return false };
+                let (Some(mtl), Some(reference)) = (
+                    summary.metrics.get(task).and_then(|m| m.get(metric)),
+                    single.metrics.get(task).and_then(|m| m.get(metric)),
+                ) else {
+                    return false;
+                };
+                let (Some(sd_mtl), Some(sd_single)) = (mtl.sd, reference.sd) else { return false };
+                let standard_error =
+                    (sd_mtl.powi(2) / mtl.n as f64 + sd_single.powi(2) / reference.n as f64).sqrt();
+                (mtl.mean - reference.mean).abs() > 2.0 * standard_error
+            };
+            summary.significant_seesaw_pairs = gains
+                .seesaw_pairs
+                .iter()
+                .filter(|p| significant(&p.improved) && significant(&p.degraded))
+                .cloned()
+                .collect();
+            summary.gains = Some(gains);
         }
     }
     Ok(summaries)
@@ -251,4 +278,62 @@ impl ComparisonReport {
 
 pub fn task_metric<'a>(evaluation: &'a Evaluation, task: &str) -> Option<&'a TaskMetrics> {
     evaluation.tasks.get(task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(architecture: &str, seed: u64, a: f64, b: f64) -> RunResult {
+        let metrics = |auc: f64| TaskMetrics { n: 100, auc: Some(auc), ..Default::default() };
+        RunResult {
+            architecture: architecture.into(),
+            seed,
+            evaluation: Evaluation {
+                rows: 100,
+                tasks: [("a".to_string(), metrics(a)), ("b".to_string(), metrics(b))]
+                    .into_iter()
+                    .collect(),
+            },
+            history: Vec::new(),
+            best_epoch: 0,
+            train_seconds: 1.0,
+            num_params: 1,
+            gate_utilisation: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_seesaw_within_seed_noise_is_not_significant() {
+        let tasks = vec![
+            TaskInfo { name: "a".into(), kind: TaskKind::Binary },
+            TaskInfo { name: "b".into(), kind: TaskKind::Binary },
+        ];
+        let architectures = vec![
+            Architecture::SingleTask { hidden: vec![] },
+            Architecture::SharedBottom { hidden: vec![] },
+        ];
+        // a improves by 0.05 (far beyond the spread); b loses 0.0001 (well within it).
+        let runs = vec![
+            run("single_task", 0, 0.70, 0.80),
+            run("single_task", 1, 0.71, 0.81),
+            run("shared_bottom", 0, 0.75, 0.7999),
+            run("shared_bottom", 1, 0.76, 0.8099),
+        ];
+        let summaries = summarise(&architectures, &runs, &tasks).unwrap();
+        let shared = &summaries[1];
+        assert!(shared.gains.as_ref().unwrap().seesaw, "the signs differ");
+        assert!(shared.significant_seesaw_pairs.is_empty(), "but b's loss is noise");
+        // Now b loses 0.1: both gains are significant.
+        let runs = vec![
+            run("single_task", 0, 0.70, 0.80),
+            run("single_task", 1, 0.71, 0.81),
+            run("shared_bottom", 0, 0.75, 0.70),
+            run("shared_bottom", 1, 0.76, 0.71),
+        ];
+        let summaries = summarise(&architectures, &runs, &tasks).unwrap();
+        let pairs = &summaries[1].significant_seesaw_pairs;
+        assert_eq!(pairs.len(), 1);
+        assert_eq!((pairs[0].improved.as_str(), pairs[0].degraded.as_str()), ("a", "b"));
+    }
 }

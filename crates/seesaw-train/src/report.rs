@@ -63,8 +63,12 @@ pub fn primary_table(report: &ComparisonReport) -> String {
 pub fn gains_table(report: &ComparisonReport) -> String {
     let mut out = String::new();
     let names: Vec<&str> = report.tasks.iter().map(|t| t.name.as_str()).collect();
-    let _ = writeln!(out, "| architecture | {} | Δm (%) | see-saw |", names.join(" | "));
-    let _ = writeln!(out, "|---|{}---|---|", "---|".repeat(names.len()));
+    let _ = writeln!(
+        out,
+        "| architecture | {} | Δm (%) | see-saw (any sign change) | significant see-saw (> 2 SE over seeds) |",
+        names.join(" | ")
+    );
+    let _ = writeln!(out, "|---|{}---|---|---|", "---|".repeat(names.len()));
     for summary in &report.summaries {
         let Some(gains) = &summary.gains else { continue };
         let cells: Vec<String> = names
