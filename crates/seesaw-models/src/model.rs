@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::{Bytes, Device};
 use seesaw_data::feature_map::{FeatureSchema, TaskInfo, TaskKind};
 
 use crate::config::{Architecture, ModelConfig, RegressionHead};
@@ -186,10 +186,4 @@ fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".tmp-{}", std::process::id()));
     path.with_file_name(name)
-}
-
-/// Convenience for callers that only need the tensors: the outputs of `forward` as plain
-/// vectors (one per task).
-pub fn outputs_to_vecs(outputs: &[Tensor<2>]) -> Vec<Vec<f32>> {
-    outputs.iter().map(|t| t.to_data().iter::<f32>().collect()).collect()
 }

@@ -17,7 +17,7 @@ use seesaw_metrics::{
 use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel};
 
 use crate::error::Result;
-use crate::evaluate::{Evaluation, TaskMetrics, metrics, predict};
+use crate::evaluate::{Evaluation, metrics, predict};
 use crate::history::EpochRecord;
 use crate::run_config::RunConfig;
 use crate::tensors::to_vec;
@@ -276,13 +276,10 @@ impl ComparisonReport {
     }
 }
 
-pub fn task_metric<'a>(evaluation: &'a Evaluation, task: &str) -> Option<&'a TaskMetrics> {
-    evaluation.tasks.get(task)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluate::TaskMetrics;
 
     fn run(architecture: &str, seed: u64, a: f64, b: f64) -> RunResult {
         let metrics = |auc: f64| TaskMetrics { n: 100, auc: Some(auc), ..Default::default() };

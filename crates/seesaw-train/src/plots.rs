@@ -89,14 +89,7 @@ fn metrics_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
             chart
                 .configure_mesh()
                 .x_labels(names.len())
-                .x_label_formatter(&|x| {
-                    let i = x.round();
-                    if (x - i).abs() < 1e-6 && i >= 0.0 {
-                        names.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
+                .x_label_formatter(&|x| category_label(&names, *x))
                 .disable_x_mesh()
                 .draw()
                 .map_err(|e| e.to_string())?;
@@ -144,14 +137,7 @@ fn gains_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
         chart
             .configure_mesh()
             .x_labels(n_tasks)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| category_label(&names, *x))
             .disable_x_mesh()
             .draw()
             .map_err(|e| e.to_string())?;
@@ -248,14 +234,7 @@ fn gates_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
         chart
             .configure_mesh()
             .y_labels(names.len())
-            .y_label_formatter(&|y| {
-                let i = y.round();
-                if (y - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .y_label_formatter(&|y| category_label(&names, *y))
             .disable_y_mesh()
             .draw()
             .map_err(|e| e.to_string())?;
@@ -275,4 +254,14 @@ fn gates_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The name of the category at an integer position of a category axis, blank between them.
+fn category_label(names: &[String], position: f64) -> String {
+    let i = position.round();
+    if (position - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
 }

@@ -202,7 +202,7 @@ fn memory_run(n: u64) -> Result<MemoryResult> {
 }
 
 /// VmHWM of this process (Linux).
-fn peak_rss_bytes() -> Result<u64> {
+pub fn peak_rss_bytes() -> Result<u64> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let line = status

@@ -102,7 +102,7 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         threads_available: std::thread::available_parallelism().map_or(1, |n| n.get()),
         training,
         inference,
-        peak_rss_bytes: peak_rss_bytes()?,
+        peak_rss_bytes: super::bench_data::peak_rss_bytes()?,
     };
     if args.json {
         return write_json(&report);
@@ -320,16 +320,4 @@ fn time_inference(
     }
     std::hint::black_box(checksum);
     Ok(seconds)
-}
-
-/// VmHWM of this process (Linux).
-fn peak_rss_bytes() -> Result<u64> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM in /proc/self/status")?;
-    let kib: u64 = line.split_whitespace().nth(1).context("malformed VmHWM")?.parse()?;
-    Ok(kib * 1024)
 }
