@@ -273,4 +273,9 @@ fn compare_writes_reports_and_plots() {
     assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{weights:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("| mmoe |"), "{stdout}");
+    // Every row of every printed table has as many cells as its header.
+    for table in stdout.split("\n\n").filter(|t| t.starts_with('|')) {
+        let widths: Vec<usize> = table.lines().map(|l| l.matches('|').count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "ragged table:\n{table}");
+    }
 }

@@ -92,13 +92,26 @@ pub fn gains_table(report: &ComparisonReport) -> String {
             "no".into()
         };
         let delta = gains.delta_m_pct.map_or("–".into(), |d| format!("{d:+.2}"));
+        let significant = if report.seeds.len() < 2 {
+            "– (one seed)".to_string()
+        } else if summary.significant_seesaw_pairs.is_empty() {
+            "no".into()
+        } else {
+            let pairs: Vec<String> = summary
+                .significant_seesaw_pairs
+                .iter()
+                .map(|p| format!("{}↑ {}↓", p.improved, p.degraded))
+                .collect();
+            format!("yes: {}", pairs.join(", "))
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             summary.architecture,
             cells.join(" | "),
             delta,
-            verdict
+            verdict,
+            significant
         );
     }
     out
