@@ -55,7 +55,7 @@ fn metrics_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
     let n_tasks = report.tasks.len().max(1);
     let cols = n_tasks.min(3);
     let rows = n_tasks.div_ceil(cols);
-    write_svg(path, (420 * cols as u32, 320 * rows as u32), |root| {
+    write_svg(path, (520 * cols as u32, 320 * rows as u32), |root| {
         let panels = root.split_evenly((rows, cols));
         for (task, panel) in report.tasks.iter().zip(panels) {
             let (metric, _) = primary_metric(task.kind);
@@ -89,6 +89,7 @@ fn metrics_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
             chart
                 .configure_mesh()
                 .x_labels(names.len())
+                .x_label_style(("sans-serif", 10))
                 .x_label_formatter(&|x| category_label(&names, *x))
                 .disable_x_mesh()
                 .draw()
