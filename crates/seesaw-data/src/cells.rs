@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::DataType;
+
+use crate::error::{DataError, Location};
 
 /// One cell read as a number.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +51,23 @@ impl Cells {
                 Cells::Float(cast(&DataType::Float64)?.as_primitive::<Float64Type>().clone())
             }
             _ => Cells::Text(cast(&DataType::Utf8)?.as_string::<i32>().clone()),
+        })
+    }
+
+    /// The cells of column `column` of a chunk read from `path`; a column of a type that cannot
+    /// be read is reported with the file and the column's name.
+    pub fn of_column(
+        batch: &RecordBatch,
+        column: usize,
+        path: &std::path::Path,
+    ) -> Result<Self, DataError> {
+        Self::new(batch.column(column)).map_err(|message| DataError::Malformed {
+            location: Location {
+                path: path.to_owned(),
+                line: None,
+                column: Some(batch.schema().field(column).name().clone()),
+            },
+            message,
         })
     }
 

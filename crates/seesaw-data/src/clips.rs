@@ -45,16 +45,7 @@ impl ClipTable {
         let mut buf = String::new();
         for chunk in reader {
             let chunk = chunk?;
-            let cells = |i: usize| {
-                Cells::new(chunk.batch.column(i)).map_err(|message| DataError::Malformed {
-                    location: Location {
-                        path: path.to_owned(),
-                        line: None,
-                        column: Some(names[i].clone()),
-                    },
-                    message,
-                })
-            };
+            let cells = |i: usize| Cells::of_column(&chunk.batch, i, path);
             let videos = cells(video_column)?;
             let clips = cells(clip_column)?;
             let features = feature_columns.iter().map(|&i| cells(i)).collect::<Result<Vec<_>>>()?;

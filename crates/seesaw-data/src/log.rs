@@ -223,16 +223,7 @@ impl<'a> LogIngestor<'a> {
     pub fn ingest(&mut self, batch: &RecordBatch, first_line: u64) -> Result<()> {
         let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
         let columns = self.resolve(&names)?;
-        let cells = |i: usize| {
-            Cells::new(batch.column(i)).map_err(|message| DataError::Malformed {
-                location: Location {
-                    path: self.log.source.clone(),
-                    line: None,
-                    column: Some(names[i].clone()),
-                },
-                message,
-            })
-        };
+        let cells = |i: usize| Cells::of_column(batch, i, &self.log.source);
         let user = cells(columns.user)?;
         let video = cells(columns.video)?;
         let timestamp = columns.timestamp.map(cells).transpose()?;

@@ -59,16 +59,7 @@ impl SideTable {
         let mut buf = String::new();
         for chunk in reader {
             let chunk = chunk?;
-            let cells = |i: usize| {
-                Cells::new(chunk.batch.column(i)).map_err(|message| DataError::Malformed {
-                    location: Location {
-                        path: path.to_owned(),
-                        line: None,
-                        column: Some(names[i].clone()),
-                    },
-                    message,
-                })
-            };
+            let cells = |i: usize| Cells::of_column(&chunk.batch, i, path);
             let keys = cells(key_column)?;
             let features = feature_columns.iter().map(|&i| cells(i)).collect::<Result<Vec<_>>>()?;
             let duration = duration_column.map(cells).transpose()?;
