@@ -2,7 +2,7 @@
 //! (`preset = "kuairand"`) and override any part.
 
 use crate::error::{DataError, Result};
-use crate::labels::{LabelSpec, SkipStrategy};
+use crate::labels::LabelSpec;
 use crate::spec::{
     ClipFeatureSpec, DatasetSpec, FeatureSpec, FilterSpec, LogSpec, NumericTransform,
     SideTableSpec, TimeUnit,
@@ -45,6 +45,22 @@ fn categorical(columns: &[&str]) -> Vec<FeatureSpec> {
     columns.iter().map(|c| FeatureSpec::categorical(c)).collect()
 }
 
+/// The categorical columns of the user table KuaiRand and KuaiRec share (same layout).
+fn kuai_user_categoricals() -> Vec<FeatureSpec> {
+    let mut features = categorical(&[
+        "user_active_degree",
+        "is_lowactive_period",
+        "is_live_streamer",
+        "is_video_author",
+        "follow_user_num_range",
+        "fans_user_num_range",
+        "friend_user_num_range",
+        "register_days_range",
+    ]);
+    features.extend((0..18).map(|i| FeatureSpec::categorical(&format!("onehot_feat{i}"))));
+    features
+}
+
 /// KuaiRand (Gao et al. 2022): `log_standard_*.csv`, `user_features*.csv`,
 /// `video_features_basic*.csv`. Also what `seesaw simulate` writes, clip features included.
 fn kuairand() -> DatasetSpec {
@@ -72,18 +88,7 @@ fn kuairand() -> DatasetSpec {
         .to_vec(),
         features: categorical(&["tab"]),
     });
-    let mut user_features = categorical(&[
-        "user_active_degree",
-        "is_lowactive_period",
-        "is_live_streamer",
-        "is_video_author",
-        "follow_user_num_range",
-        "fans_user_num_range",
-        "friend_user_num_range",
-        "register_days_range",
-    ]);
-    let onehot: Vec<String> = (0..18).map(|i| format!("onehot_feat{i}")).collect();
-    user_features.extend(onehot.iter().map(|c| FeatureSpec::categorical(c)));
+    let mut user_features = kuai_user_categoricals();
     user_features.extend(
         ["follow_user_num", "fans_user_num", "friend_user_num", "register_days"]
             .map(|c| FeatureSpec::numeric(c, NumericTransform::Log1pZscore)),
@@ -130,22 +135,10 @@ fn kuairec() -> DatasetSpec {
         flags: Vec::new(),
         features: Vec::new(),
     });
-    spec.labels.skip = SkipStrategy::Fixed { threshold: 0.5 };
-    let mut user_features = categorical(&[
-        "user_active_degree",
-        "is_lowactive_period",
-        "is_live_streamer",
-        "is_video_author",
-        "follow_user_num_range",
-        "fans_user_num_range",
-        "friend_user_num_range",
-        "register_days_range",
-    ]);
-    user_features.extend((0..18).map(|i| FeatureSpec::categorical(&format!("onehot_feat{i}"))));
     spec.users = Some(SideTableSpec {
         path: None,
         key: "user_id".into(),
-        features: user_features,
+        features: kuai_user_categoricals(),
         duration: None,
     });
     spec.videos = Some(SideTableSpec {
