@@ -146,11 +146,11 @@ batch_size = 256
     path
 }
 
-#[test]
-fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = tiny_run_config(dir.path());
-    let model = dir.path().join("model");
+/// Trains the tiny simulated run into `dir/model` and returns the model
+/// directory; the simulated log it trained on is in `simulator/` inside it.
+fn train_tiny_model(dir: &std::path::Path) -> PathBuf {
+    let config = tiny_run_config(dir);
+    let model = dir.join("model");
     let output = seesaw()
         .args(["train", "--json", "--config"])
         .arg(&config)
@@ -159,6 +159,13 @@ fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    model
+}
+
+#[test]
+fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_tiny_model(dir.path());
     for file in
         ["manifest.json", "model.bpk", "config.toml", "metrics.jsonl", "checkpoint/state.json"]
     {
@@ -220,6 +227,74 @@ fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(eval["rows"], test_rows.len() + 1);
+}
+
+#[test]
+fn eval_writes_one_prediction_per_scored_row_in_log_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_tiny_model(dir.path());
+    let log_path = model.join("simulator/log_standard_sim.csv");
+    let predictions = dir.path().join("predictions.csv");
+    // Small batches: several of them, so the file must be stitched back into log order.
+    let output = seesaw()
+        .args(["eval", "--json", "--batch-size", "1000", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&log_path)
+        .arg("--predictions")
+        .arg(&predictions)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let eval: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is still one JSON object");
+    let rows = eval["rows"].as_u64().unwrap() as usize;
+
+    let text = std::fs::read_to_string(&predictions).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("row,user_id,video_id,click,like,watch_ratio"));
+    let lines: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines.len(), rows);
+
+    // The simulated log loses no row to cleaning, so every row is scored, in log order.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log_keys: Vec<(&str, &str)> = log
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut fields = l.split(',');
+            (fields.next().unwrap(), fields.next().unwrap())
+        })
+        .collect();
+    assert_eq!(log_keys.len(), rows);
+    for (i, (fields, (user, video))) in lines.iter().zip(&log_keys).enumerate() {
+        assert_eq!(fields.len(), 6, "line {i}: {fields:?}");
+        assert_eq!(fields[0], i.to_string());
+        assert_eq!((fields[1], fields[2]), (*user, *video), "line {i}");
+        for (k, cell) in fields[3..].iter().enumerate() {
+            let value: f32 = cell.parse().unwrap();
+            assert!(value.is_finite(), "line {i}: {cell}");
+            // Shortest round-trip form: printing the parsed value gives the same text back.
+            assert_eq!(value.to_string(), *cell);
+            if k < 2 {
+                assert!((0.0..=1.0).contains(&value), "line {i}: probability {value}");
+            }
+        }
+    }
+
+    // A file that cannot be written fails the run and names the file.
+    let output = seesaw()
+        .args(["eval", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&log_path)
+        .arg("--predictions")
+        .arg(dir.path().join("missing/predictions.csv"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing/predictions.csv"), "{stderr}");
 }
 
 #[test]

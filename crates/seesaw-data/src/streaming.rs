@@ -60,6 +60,9 @@ pub struct StreamingBatches<'a> {
     rows_emitted: u64,
     rows_read: u64,
     dropped: DropCounts,
+    /// The (user, video) key of every emitted row, indexed by the running row number; `None`
+    /// unless asked for, so plain scoring does not hold two strings per row of a large log.
+    row_keys: Option<Vec<(String, String)>>,
 }
 
 impl<'a> StreamingBatches<'a> {
@@ -80,7 +83,23 @@ impl<'a> StreamingBatches<'a> {
             rows_emitted: 0,
             rows_read: 0,
             dropped: DropCounts::default(),
+            row_keys: None,
         })
+    }
+
+    /// Keeps the user and video key of every row from now on, so per-row outputs can name the
+    /// row they score. Call it before the first batch: the keys are indexed by the running row
+    /// number that batches carry in `Batch::rows`.
+    pub fn keep_row_keys(&mut self) {
+        debug_assert_eq!(self.rows_emitted, 0, "keep_row_keys after rows were emitted");
+        self.row_keys.get_or_insert_with(Vec::new);
+    }
+
+    /// The (user, video) key of each emitted row, as the log reader reads them (trimmed, integral
+    /// numbers without a decimal part: the keys the vocabularies are looked up with), indexed by
+    /// the row's running number. Empty unless `keep_row_keys` was called.
+    pub fn row_keys(&self) -> &[(String, String)] {
+        self.row_keys.as_deref().unwrap_or_default()
     }
 
     pub fn rows_read(&self) -> u64 {
@@ -111,6 +130,9 @@ impl<'a> StreamingBatches<'a> {
         for r in 0..log.len() {
             let user_key = log.users.token(log.user[r]);
             let video_key = log.videos.token(log.video[r]);
+            if let Some(keys) = self.row_keys.as_mut() {
+                keys.push((user_key.to_owned(), video_key.to_owned()));
+            }
             context.categorical.clear();
             context.dense.clear();
             context.multi.clear();

@@ -1,16 +1,24 @@
 //! `seesaw eval --model DIR --log FILE [--users FILE] [--videos FILE] --json`: score a log with a
 //! trained model, encoding it through the model's saved feature map. Users and videos never
 //! seen in training take the out-of-vocabulary path; no row is dropped for being new.
+//!
+//! `--predictions FILE` also writes the per-row scores as CSV, `row,user_id,video_id,<task>..` in
+//! the model's task order, one line per scored row in log order (rows dropped by cleaning are
+//! absent): probabilities for binary tasks, values for regression tasks, each f32 printed in its
+//! shortest form that parses back to the same bits, so other scorers can be checked against it
+//! exactly.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
 use burn::tensor::Device;
+use seesaw_data::feature_map::TaskInfo;
 use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
-use seesaw_train::evaluate::{TaskMetrics, metrics, predict};
+use seesaw_train::evaluate::{Predictions, TaskMetrics, metrics, predict};
 use seesaw_train::model_dir;
 
 use super::dataset_args::write_json;
@@ -32,6 +40,9 @@ pub struct EvalArgs {
     pub batch_size: usize,
     #[arg(long)]
     pub json: bool,
+    /// Also write one CSV line per scored row: row,user_id,video_id, then each task's score.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -53,6 +64,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let tables = EncodedSideTables::load(&map).context("loading the side tables")?;
     let mut stream = StreamingBatches::open(&map, &tables, &args.log, args.batch_size)?;
+    if args.predictions.is_some() {
+        stream.keep_row_keys();
+    }
     let spinner = progress::spinner(format!("scoring {}", args.log.display()));
     let mut failure = None;
     let batches = std::iter::from_fn(|| match stream.next()? {
@@ -68,6 +82,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         return Err(e).context("reading the log");
     }
     let evaluation = metrics(&map.tasks, &predictions)?;
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &map.tasks, &predictions, stream.row_keys())
+            .context("writing the predictions")?;
+    }
     let report = EvalReport { rows: evaluation.rows, tasks: evaluation.tasks };
     if args.json {
         return write_json(&report);
@@ -76,5 +94,68 @@ pub fn run(args: EvalArgs) -> Result<()> {
     for (task, m) in &report.tasks {
         println!("  {task:<12} {}", serde_json::to_string(m)?);
     }
+    if let Some(path) = &args.predictions {
+        println!("predictions written to {}", path.display());
+    }
     Ok(())
+}
+
+/// Writes the per-row predictions in log order. Batches may come back in any order, so lines are
+/// placed by each row's running number, which also indexes `keys`.
+fn write_predictions(
+    path: &Path,
+    tasks: &[TaskInfo],
+    predictions: &Predictions,
+    keys: &[(String, String)],
+) -> Result<()> {
+    let mut order: Vec<usize> = (0..predictions.rows.len()).collect();
+    order.sort_unstable_by_key(|&i| predictions.rows[i]);
+    if let Some(&i) = order.iter().find(|&&i| predictions.rows[i] as usize >= keys.len()) {
+        anyhow::bail!(
+            "row {} was scored but only {} row keys were kept",
+            predictions.rows[i],
+            keys.len()
+        );
+    }
+    seesaw_data::atomic::write_with(path, |file| {
+        let mut out = std::io::BufWriter::new(file);
+        write!(out, "row,user_id,video_id")?;
+        for task in tasks {
+            write!(out, ",{}", csv_field(&task.name))?;
+        }
+        writeln!(out)?;
+        for &i in &order {
+            let row = predictions.rows[i];
+            let (user, video) = &keys[row as usize];
+            write!(out, "{row},{},{}", csv_field(user), csv_field(video))?;
+            for scores in &predictions.predictions {
+                // Display prints the shortest decimal that reads back as the same f32.
+                write!(out, ",{}", scores[i])?;
+            }
+            writeln!(out)?;
+        }
+        out.flush()
+    })?;
+    Ok(())
+}
+
+/// A CSV field, quoted only where a key holds a separator, a quote or a line break.
+fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn only_keys_that_need_it_are_quoted() {
+        assert_eq!(csv_field("123"), "123");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
 }
