@@ -265,6 +265,31 @@ pub fn fit_feature(
     FittedFeature { name: spec.name().to_owned(), column: spec.column.clone(), source, encoding }
 }
 
+/// A single value handed to `FittedFeature::encode_value`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeatureValue<'a> {
+    Text(&'a str),
+    Number(f64),
+    Missing,
+}
+
+/// The number a numeric feature reads from a value, with the CSV reader's rules: blank text is
+/// missing (NaN), anything else must parse as a finite number.
+fn number_of(value: FeatureValue<'_>) -> Result<f32, String> {
+    match value {
+        FeatureValue::Missing => Ok(f32::NAN),
+        FeatureValue::Number(v) if v.is_finite() => Ok(v as f32),
+        FeatureValue::Number(v) => Err(format!("{v} is not a finite number")),
+        FeatureValue::Text(text) => match text.trim() {
+            "" => Ok(f32::NAN),
+            trimmed => match trimmed.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v as f32),
+                _ => Err(format!("cannot read '{text}' as a number")),
+            },
+        },
+    }
+}
+
 /// The values of a multi-valued cell: "3,39", "[8, 2]" (KuaiRec's lists) and "'a'|'b'" all
 /// split into bare values.
 fn split_multi<'a>(cell: &'a str, separator: &'a str) -> impl Iterator<Item = &'a str> {
@@ -308,6 +333,47 @@ impl FittedFeature {
         }
     }
 
+    /// Encodes one value that did not come from a table: a field of a scoring request. It follows
+    /// the table readers' rules exactly, so a request and a log row with the same values encode
+    /// alike: a number given to a categorical feature is its text, text given to a numeric
+    /// feature is parsed, and `Missing` is what an empty cell would be.
+    pub fn encode_value(
+        &self,
+        value: FeatureValue<'_>,
+        out: &mut EncodedParts,
+    ) -> Result<(), String> {
+        let number_text;
+        let text = match value {
+            FeatureValue::Text(text) => text,
+            FeatureValue::Number(v) => {
+                number_text = v.to_string();
+                &number_text
+            }
+            FeatureValue::Missing => "",
+        };
+        match &self.encoding {
+            Encoding::Categorical { vocabulary } => out.categorical.push(vocabulary.index(text)),
+            Encoding::OneHot { vocabulary } => {
+                let hot = vocabulary.index(text) as usize;
+                out.dense.extend(
+                    (0..vocabulary.cardinality()).map(|i| if i == hot { 1.0 } else { 0.0 }),
+                );
+            }
+            Encoding::Multi { vocabulary, separator, max_len } => {
+                let start = out.multi.len();
+                out.multi.extend(
+                    split_multi(text, separator).take(*max_len).map(|p| vocabulary.index(p)),
+                );
+                out.multi.resize(start + max_len, 0);
+            }
+            Encoding::Numeric { numeric } => out.dense.push(numeric.dense(number_of(value)?)),
+            Encoding::Bucketized { numeric } => {
+                out.categorical.push(numeric.bucket(number_of(value)?))
+            }
+        }
+        Ok(())
+    }
+
     /// The encoding of a missing value (an id absent from its side table).
     pub fn encode_missing(&self, out: &mut EncodedParts) {
         match &self.encoding {
@@ -321,6 +387,85 @@ impl FittedFeature {
             Encoding::Multi { max_len, .. } => out.multi.extend(std::iter::repeat_n(0, *max_len)),
             Encoding::Numeric { numeric } => out.dense.push(numeric.dense(f32::NAN)),
             Encoding::Bucketized { .. } => out.categorical.push(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interner::Interner;
+    use crate::spec::FeatureSpec;
+
+    fn tokens(spec: FeatureSpec, cells: &[&str]) -> RawFeature {
+        let mut interner = Interner::new();
+        let values = cells.iter().map(|c| interner.intern(c)).collect();
+        RawFeature { spec, values: RawValues::Tokens { tokens: interner, values } }
+    }
+
+    fn encoded_by_table(
+        fitted: &FittedFeature,
+        raw: &RawFeature,
+        row: usize,
+    ) -> (Vec<u32>, Vec<f32>, Vec<u32>) {
+        let mut out = EncodedParts::default();
+        fitted.encode(raw, row, &mut out);
+        (out.categorical, out.dense, out.multi)
+    }
+
+    fn encoded_by_value(
+        fitted: &FittedFeature,
+        value: FeatureValue<'_>,
+    ) -> (Vec<u32>, Vec<f32>, Vec<u32>) {
+        let mut out = EncodedParts::default();
+        fitted.encode_value(value, &mut out).unwrap();
+        (out.categorical, out.dense, out.multi)
+    }
+
+    #[test]
+    fn a_request_value_encodes_like_the_same_table_cell() {
+        let cells = ["1", "2", "", "1", "7"];
+        let specs = [
+            FeatureSpec::categorical("tab"),
+            FeatureSpec { one_hot: true, ..FeatureSpec::categorical("tab") },
+            FeatureSpec::multi("tab"),
+        ];
+        for spec in specs {
+            let raw = tokens(spec, &cells);
+            let fitted = fit_feature(&raw, FeatureSource::Log, 0..4);
+            for (row, cell) in cells.iter().enumerate() {
+                let value =
+                    if cell.is_empty() { FeatureValue::Missing } else { FeatureValue::Text(cell) };
+                assert_eq!(encoded_by_value(&fitted, value), encoded_by_table(&fitted, &raw, row));
+            }
+            // A JSON number for a categorical feature is its text.
+            assert_eq!(
+                encoded_by_value(&fitted, FeatureValue::Number(2.0)),
+                encoded_by_table(&fitted, &raw, 1)
+            );
+        }
+        for transform in [NumericTransform::Log1pZscore, NumericTransform::Quantile] {
+            let numbers = vec![1.0, 5.0, f32::NAN, 20.0, 3.5];
+            let raw = RawFeature {
+                spec: FeatureSpec::numeric("x", transform),
+                values: RawValues::Numbers(numbers.clone()),
+            };
+            let fitted = fit_feature(&raw, FeatureSource::Log, 0..5);
+            for (row, &v) in numbers.iter().enumerate() {
+                let text = v.to_string();
+                let by_table = encoded_by_table(&fitted, &raw, row);
+                if v.is_nan() {
+                    assert_eq!(encoded_by_value(&fitted, FeatureValue::Missing), by_table);
+                    assert_eq!(encoded_by_value(&fitted, FeatureValue::Text(" ")), by_table);
+                } else {
+                    assert_eq!(encoded_by_value(&fitted, FeatureValue::Number(v.into())), by_table);
+                    assert_eq!(encoded_by_value(&fitted, FeatureValue::Text(&text)), by_table);
+                }
+            }
+            let mut out = EncodedParts::default();
+            let error = fitted.encode_value(FeatureValue::Text("abc"), &mut out).unwrap_err();
+            assert!(error.contains("'abc'"), "{error}");
+            assert!(fitted.encode_value(FeatureValue::Number(f64::INFINITY), &mut out).is_err());
         }
     }
 }

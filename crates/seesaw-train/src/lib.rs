@@ -6,6 +6,7 @@ pub mod compare;
 pub mod config;
 pub mod error;
 pub mod evaluate;
+pub mod fusion;
 pub mod history;
 pub mod loss;
 pub mod model_dir;

@@ -10,6 +10,7 @@ use seesaw_models::{Architecture, ModelConfig};
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
+use crate::fusion::FusionConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,10 @@ pub struct RunConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub compare: CompareConfig,
+    /// How `seesaw serve` fuses task scores into one ranking score; absent: every positive task
+    /// weighted 1, negative tasks demoting (`FusionConfig::default_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<FusionConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +74,7 @@ impl RunConfig {
             model: rest.model,
             train: rest.train,
             compare: rest.compare,
+            fusion: rest.fusion,
         };
         config.train.validate()?;
         Ok(config)
@@ -90,4 +96,6 @@ struct RestOfConfig {
     train: TrainConfig,
     #[serde(default)]
     compare: CompareConfig,
+    #[serde(default)]
+    fusion: Option<FusionConfig>,
 }

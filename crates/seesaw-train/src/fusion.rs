@@ -1,0 +1,219 @@
+//! Fusion of per-task predictions into one ranking score: a weighted sum or a weighted product of
+//! the task scores, then demotion by negative tasks (dislike, fast skip), so that content users
+//! object to sinks even when it is clicked.
+//!
+//! A run config may carry a `[fusion]` table; the server uses it unless a request brings its own.
+//! Without one, every positive task has weight 1 and every negative task demotes with strength 1
+//! (`FusionConfig::default_for`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use seesaw_data::feature_map::{TaskInfo, TaskKind};
+
+/// Floor for a task score inside a weighted product, so that one zero prediction does not erase
+/// every other task (and a negative weight does not divide by zero).
+pub const PRODUCT_FLOOR: f64 = 1e-6;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FusionMethod {
+    /// Σ_k w_k · s_k.
+    #[default]
+    WeightedSum,
+    /// Π_k max(s_k, PRODUCT_FLOOR)^w_k.
+    WeightedProduct,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FusionConfig {
+    #[serde(default)]
+    pub method: FusionMethod,
+    /// Task name → weight; tasks not named do not enter the base score.
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+    /// Negative binary task name → strength β ≥ 0: the score is multiplied by (1 − p)^β.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub demote: BTreeMap<String, f64>,
+}
+
+/// A task whose positive label is bad news for the ranking: a dislike or a fast skip.
+pub fn is_negative_task(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "skip" || name.contains("hate") || name.contains("dislike")
+}
+
+impl FusionConfig {
+    /// Weight 1 for every positive task, demotion of strength 1 by every negative binary task.
+    pub fn default_for(tasks: &[TaskInfo]) -> Self {
+        let (negative, positive): (Vec<_>, Vec<_>) =
+            tasks.iter().partition(|t| t.kind == TaskKind::Binary && is_negative_task(&t.name));
+        Self {
+            method: FusionMethod::WeightedSum,
+            weights: positive.iter().map(|t| (t.name.clone(), 1.0)).collect(),
+            demote: negative.iter().map(|t| (t.name.clone(), 1.0)).collect(),
+        }
+    }
+
+    /// Checks the config against a model's tasks and turns names into task indices.
+    pub fn resolve(&self, tasks: &[TaskInfo]) -> Result<Fusion, String> {
+        let index_of = |name: &str| {
+            tasks.iter().position(|t| t.name == name).ok_or_else(|| {
+                format!(
+                    "fusion names task '{name}', which the model does not predict (its tasks: {})",
+                    tasks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            })
+        };
+        let mut weights = Vec::with_capacity(self.weights.len());
+        for (name, &weight) in &self.weights {
+            if !weight.is_finite() {
+                return Err(format!("fusion weight of '{name}' is {weight}, not a finite number"));
+            }
+            weights.push((index_of(name)?, weight));
+        }
+        if weights.is_empty() {
+            return Err("fusion has no task weights: name at least one task".into());
+        }
+        let mut demote = Vec::with_capacity(self.demote.len());
+        for (name, &strength) in &self.demote {
+            if !(strength.is_finite() && strength >= 0.0) {
+                return Err(format!(
+                    "demotion strength of '{name}' is {strength}; it must be a number ≥ 0"
+                ));
+            }
+            let k = index_of(name)?;
+            if tasks[k].kind != TaskKind::Binary {
+                return Err(format!(
+                    "only a binary task can demote ('{name}' is a regression task): demotion \
+                     multiplies by (1 - p)^strength"
+                ));
+            }
+            demote.push((k, strength));
+        }
+        Ok(Fusion { method: self.method, weights, demote })
+    }
+}
+
+/// A fusion config resolved against one model's task list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fusion {
+    method: FusionMethod,
+    weights: Vec<(usize, f64)>,
+    demote: Vec<(usize, f64)>,
+}
+
+impl Fusion {
+    /// The fused score of one candidate from its per-task predictions (in the model's task order).
+    pub fn score(&self, predictions: &[f32]) -> f64 {
+        let base = match self.method {
+            FusionMethod::WeightedSum => {
+                self.weights.iter().map(|&(k, w)| w * f64::from(predictions[k])).sum::<f64>()
+            }
+            FusionMethod::WeightedProduct => self
+                .weights
+                .iter()
+                .map(|&(k, w)| f64::from(predictions[k]).max(PRODUCT_FLOOR).powf(w))
+                .product(),
+        };
+        self.demote.iter().fold(base, |score, &(k, strength)| {
+            let p = f64::from(predictions[k]).clamp(0.0, 1.0);
+            score * (1.0 - p).powf(strength)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks() -> Vec<TaskInfo> {
+        [
+            ("is_click", TaskKind::Binary),
+            ("is_like", TaskKind::Binary),
+            ("is_hate", TaskKind::Binary),
+            ("watch_ratio", TaskKind::Regression),
+        ]
+        .map(|(name, kind)| TaskInfo { name: name.into(), kind })
+        .to_vec()
+    }
+
+    #[test]
+    fn default_weights_positive_tasks_and_demotes_negative_ones() {
+        let config = FusionConfig::default_for(&tasks());
+        assert_eq!(
+            config.weights.keys().collect::<Vec<_>>(),
+            ["is_click", "is_like", "watch_ratio"]
+        );
+        assert_eq!(config.demote.keys().collect::<Vec<_>>(), ["is_hate"]);
+        let fusion = config.resolve(&tasks()).unwrap();
+        // (0.5 + 0.2 + 0.8) · (1 − 0.4)
+        let score = fusion.score(&[0.5, 0.2, 0.4, 0.8]);
+        assert!((score - 1.5 * 0.6).abs() < 1e-6, "{score}");
+    }
+
+    #[test]
+    fn weighted_product_by_hand() {
+        let config = FusionConfig {
+            method: FusionMethod::WeightedProduct,
+            weights: [("is_click".to_string(), 2.0), ("watch_ratio".to_string(), 0.5)].into(),
+            demote: [("is_hate".to_string(), 2.0)].into(),
+        };
+        let fusion = config.resolve(&tasks()).unwrap();
+        let expected = 0.5f64.powi(2) * 0.81f64.sqrt() * 0.9f64.powi(2);
+        let score = fusion.score(&[0.5, 0.3, 0.1, 0.81]);
+        assert!((score - expected).abs() < 1e-6, "{score} vs {expected}");
+        // A zero prediction is floored, not allowed to zero every candidate alike.
+        assert!(fusion.score(&[0.0, 0.3, 0.1, 0.81]) > 0.0);
+    }
+
+    #[test]
+    fn demotion_reorders_a_clicked_but_hated_item() {
+        let fusion = FusionConfig::default_for(&tasks()).resolve(&tasks()).unwrap();
+        let hated = fusion.score(&[0.9, 0.3, 0.8, 0.9]);
+        let liked = fusion.score(&[0.6, 0.3, 0.01, 0.7]);
+        assert!(liked > hated, "{liked} vs {hated}");
+    }
+
+    #[test]
+    fn bad_configs_name_what_is_wrong() {
+        let unknown =
+            FusionConfig { weights: [("is_share".into(), 1.0)].into(), ..Default::default() };
+        let message = unknown.resolve(&tasks()).unwrap_err();
+        assert!(message.contains("is_share") && message.contains("is_click"), "{message}");
+        let empty = FusionConfig::default();
+        assert!(empty.resolve(&tasks()).unwrap_err().contains("no task weights"));
+        let regression_demotes = FusionConfig {
+            weights: [("is_click".into(), 1.0)].into(),
+            demote: [("watch_ratio".into(), 1.0)].into(),
+            ..Default::default()
+        };
+        assert!(regression_demotes.resolve(&tasks()).unwrap_err().contains("binary"));
+        let negative = FusionConfig {
+            weights: [("is_click".into(), 1.0)].into(),
+            demote: [("is_hate".into(), -1.0)].into(),
+            ..Default::default()
+        };
+        assert!(negative.resolve(&tasks()).unwrap_err().contains("≥ 0"));
+        let nan =
+            FusionConfig { weights: [("is_click".into(), f64::NAN)].into(), ..Default::default() };
+        assert!(nan.resolve(&tasks()).unwrap_err().contains("finite"));
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let text = r#"
+            method = "weighted_product"
+            weights = { is_click = 1.0, watch_ratio = 2.0 }
+            demote = { is_hate = 3.0 }
+        "#;
+        let config: FusionConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.method, FusionMethod::WeightedProduct);
+        assert_eq!(config.demote["is_hate"], 3.0);
+        let again: FusionConfig = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+        assert!(toml::from_str::<FusionConfig>("methd = \"weighted_sum\"").is_err());
+    }
+}
