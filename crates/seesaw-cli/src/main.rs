@@ -26,6 +26,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Score a log with a trained model.
     Eval(commands::eval::EvalArgs),
+    /// Serve a trained model over HTTP: score and rank candidate videos for a user.
+    Serve(commands::serve::ServeArgs),
     /// Train every architecture over several seeds and report which wins, by how much, and
     /// whether tasks trade off (the see-saw). Without --config: the built-in simulator.
     Compare(commands::compare::CompareArgs),
@@ -49,6 +51,8 @@ enum BenchCommand {
     Data(commands::bench_data::BenchDataArgs),
     /// Training and inference samples/s of the reference MMoE; peak memory.
     Train(commands::bench_train::BenchTrainArgs),
+    /// Loopback load test of `seesaw serve`: throughput and p50/p99 latency at fixed request rates.
+    Serve(commands::bench_serve::BenchServeArgs),
 }
 
 fn main() {
@@ -69,9 +73,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args),
+        Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve::run(args),
     }
 }

@@ -1,9 +1,11 @@
 pub mod bench_data;
+pub mod bench_serve;
 pub mod bench_train;
 pub mod compare;
 pub mod dataset_args;
 pub mod eval;
 pub mod inspect;
+pub mod serve;
 pub mod simulate;
 pub mod train;
 pub mod training_progress;

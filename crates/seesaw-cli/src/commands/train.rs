@@ -1,7 +1,7 @@
 //! `seesaw train --config FILE --out DIR`: train one model and write a model directory
 //! (weights, manifest with the resolved config, feature map and metrics, config.toml).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -32,13 +32,41 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let mut config = RunConfig::from_toml_file(&args.config)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let config = RunConfig::from_toml_file(&args.config)?;
+    let manifest = train_to_dir(config, &args.out, args.resume)?;
+    if args.json {
+        return super::dataset_args::write_json(&manifest.evaluation);
+    }
+    println!("wrote {} (best epoch {})", args.out.display(), manifest.best_epoch + 1);
+    println!("{} metrics on the {} part:", manifest.architecture, manifest.evaluated_on);
+    for (task, m) in &manifest.evaluation.tasks {
+        match (m.auc, m.rmse) {
+            (Some(auc), _) => println!(
+                "  {task:<12} AUC {auc:.4}  GAUC {}  logloss {:.4}",
+                m.gauc.map_or("–".into(), |g| format!("{g:.4}")),
+                m.logloss.unwrap_or(f64::NAN)
+            ),
+            (None, Some(rmse)) => {
+                println!("  {task:<12} RMSE {rmse:.4}  MSE {:.4}", m.mse.unwrap_or(f64::NAN))
+            }
+            _ => println!("  {task:<12} (no labelled rows)"),
+        }
+    }
+    Ok(())
+}
+
+/// Prepares the run's data, trains, evaluates on the held-out part and writes the model
+/// directory `out`; shared by `seesaw train` and `seesaw bench serve`.
+pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<Manifest> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let spinner = progress::spinner("preparing the dataset");
-    let run_data = prepare_run_data(&mut config, &args.out)?;
+    let run_data = prepare_run_data(&mut config, out)?;
     spinner.finish_and_clear();
     let data = &run_data.data;
+    if let Some(fusion) = &config.fusion {
+        // Refused now rather than when `seesaw serve` first loads the model.
+        fusion.resolve(&data.feature_map.tasks).map_err(|m| anyhow::anyhow!("[fusion]: {m}"))?;
+    }
     let tasks: Vec<String> = data.feature_map.tasks.iter().map(|t| t.name.clone()).collect();
     eprintln!(
         "training {} on {} rows ({} train, {} valid, {} test), tasks {}",
@@ -50,8 +78,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         tasks.join(", ")
     );
     let mut observer = TrainProgress::new(tasks, true);
-    let outcome =
-        train(&config.train, &config.model, data, Some(&args.out), args.resume, &mut observer)?;
+    let outcome = train(&config.train, &config.model, data, Some(out), resume, &mut observer)?;
     let part = evaluation_part(data);
     let rows = data.split.part(part);
     let evaluation = evaluate(
@@ -73,24 +100,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         evaluation,
         evaluated_on: format!("{part:?}").to_lowercase(),
     };
-    model_dir::save(&args.out, &manifest, &outcome.model)?;
-    if args.json {
-        return super::dataset_args::write_json(&manifest.evaluation);
-    }
-    println!("wrote {} (best epoch {})", args.out.display(), manifest.best_epoch + 1);
-    println!("{} metrics on the {} part:", manifest.architecture, manifest.evaluated_on);
-    for (task, m) in &manifest.evaluation.tasks {
-        match (m.auc, m.rmse) {
-            (Some(auc), _) => println!(
-                "  {task:<12} AUC {auc:.4}  GAUC {}  logloss {:.4}",
-                m.gauc.map_or("–".into(), |g| format!("{g:.4}")),
-                m.logloss.unwrap_or(f64::NAN)
-            ),
-            (None, Some(rmse)) => {
-                println!("  {task:<12} RMSE {rmse:.4}  MSE {:.4}", m.mse.unwrap_or(f64::NAN))
-            }
-            _ => println!("  {task:<12} (no labelled rows)"),
-        }
-    }
-    Ok(())
+    model_dir::save(out, &manifest, &outcome.model)?;
+    Ok(manifest)
 }

@@ -1,0 +1,86 @@
+//! `seesaw serve --model DIR [--addr 127.0.0.1:8080]`: the HTTP ranking service. See
+//! seesaw-serve for the routes; SIGTERM or Ctrl-C stops it after the requests in flight, SIGHUP
+//! (or `POST /admin/reload`) reloads the model without a restart.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use seesaw_serve::batcher::BatcherConfig;
+use seesaw_serve::{ModelSource, RequestLimits, ServeConfig};
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// A model directory written by `seesaw train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// User attributes; default: the table recorded in the model's manifest.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Video attributes; default: the table recorded in the model's manifest.
+    #[arg(long)]
+    pub videos: Option<PathBuf>,
+    #[command(flatten)]
+    pub tuning: ServeTuning,
+}
+
+/// Limits and batching, shared with `seesaw bench serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeTuning {
+    /// Most candidates one request may carry.
+    #[arg(long, default_value_t = RequestLimits::default().max_candidates)]
+    pub max_candidates: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = RequestLimits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Requests that may wait to be scored; beyond that the server answers 503.
+    #[arg(long, default_value_t = BatcherConfig::default().queue_capacity)]
+    pub queue: usize,
+    /// Rows after which a model batch takes no more requests.
+    #[arg(long, default_value_t = BatcherConfig::default().max_batch_rows)]
+    pub max_batch_rows: usize,
+    /// How long, in microseconds, a batch waits for more requests after its first.
+    #[arg(long, default_value_t = BatcherConfig::default().max_wait.as_micros() as u64)]
+    pub max_wait_us: u64,
+    /// Threads running the model.
+    #[arg(long, default_value_t = BatcherConfig::default().workers)]
+    pub workers: usize,
+    /// A request not scored within this many milliseconds is answered 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+impl ServeTuning {
+    pub fn apply(&self, config: &mut ServeConfig) {
+        config.limits = RequestLimits {
+            max_candidates: self.max_candidates,
+            max_body_bytes: self.max_body_bytes,
+        };
+        config.batcher = BatcherConfig {
+            queue_capacity: self.queue,
+            max_batch_rows: self.max_batch_rows,
+            max_wait: Duration::from_micros(self.max_wait_us),
+            workers: self.workers,
+        };
+        config.request_timeout = Duration::from_millis(self.timeout_ms);
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let source = ModelSource { dir: args.model.clone(), users: args.users, videos: args.videos };
+    let mut config = ServeConfig::new(source, args.addr);
+    args.tuning.apply(&mut config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("seesaw-http")
+        .build()
+        .context("starting the async runtime")?;
+    runtime
+        .block_on(seesaw_serve::serve_until_signal(config))
+        .with_context(|| format!("serving {}", args.model.display()))
+}

@@ -1,0 +1,346 @@
+//! `seesaw serve` on loopback: its predictions equal `seesaw eval`'s, bad input gets a JSON 4xx,
+//! a saturated server answers 503, a reload under load loses no request, SIGTERM stops it cleanly.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use common::{MMOE, SHARED_BOTTOM, seesaw, train_small_model};
+use seesaw_serve::batcher::BatcherConfig;
+use seesaw_serve::client::HttpClient;
+use seesaw_serve::loadgen::{LoadPlan, run_load};
+use seesaw_serve::{ModelSource, RequestLimits, ServeConfig};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn config(model: &Path) -> ServeConfig {
+    ServeConfig::new(
+        ModelSource { dir: model.to_owned(), users: None, videos: None },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+}
+
+async fn post(client: &mut HttpClient, path: &str, body: impl Into<Bytes>) -> (u16, Value) {
+    let response = client.post_json(path, body.into()).await.unwrap();
+    let value = serde_json::from_slice(&response.body).unwrap_or_else(|e| {
+        panic!(
+            "{path} answered {} with a body that is not JSON ({e}): {:?}",
+            response.status, response.body
+        )
+    });
+    (response.status, value)
+}
+
+/// The simulated log's rows as (user_id, video_id, tab), in file order.
+fn log_rows(model: &Path) -> Vec<(String, String, String)> {
+    let mut reader = csv::Reader::from_path(model.join("simulator/log_standard_sim.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (user, video, tab) = (column("user_id"), column("video_id"), column("tab"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[user].to_string(), r[video].to_string(), r[tab].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn served_predictions_equal_eval_and_sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small_model(dir.path(), "model", 0, MMOE);
+    let log = model.join("simulator/log_standard_sim.csv");
+    let predictions = dir.path().join("predictions.csv");
+    let output = seesaw()
+        .args(["eval", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&log)
+        .arg("--predictions")
+        .arg(&predictions)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut reader = csv::Reader::from_path(&predictions).unwrap();
+    let tasks: Vec<String> = reader.headers().unwrap().iter().skip(3).map(String::from).collect();
+    assert_eq!(tasks, ["click", "like", "hate", "watch_ratio"]);
+    let expected: Vec<Vec<f64>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().skip(3).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let rows = log_rows(&model);
+    assert_eq!(rows.len(), expected.len(), "the simulated log loses no row to cleaning");
+
+    let mut server = seesaw()
+        .args(["serve", "--addr", "127.0.0.1:0", "--model"])
+        .arg(&model)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr: SocketAddr = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the server exited before listening");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+
+    // The first 1,500 rows, one request per user (at most 200 candidates each), every candidate
+    // with its own row's context: the same rows eval scored.
+    let compared = runtime().block_on(async {
+        let mut client = HttpClient::connect(addr).await.unwrap();
+        let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (user, _, _)) in rows.iter().enumerate().take(1500) {
+            by_user.entry(user.as_str()).or_default().push(i);
+        }
+        let mut compared = 0;
+        let mut worst = 0.0f64;
+        for (user, indices) in by_user {
+            for chunk in indices.chunks(200) {
+                let candidates: Vec<Value> = chunk
+                    .iter()
+                    .map(|&i| json!({"video_id": rows[i].1, "context": {"tab": rows[i].2}}))
+                    .collect();
+                let body = json!({"user_id": user, "candidates": candidates}).to_string();
+                let (status, answer) = post(&mut client, "/v1/score", body).await;
+                assert_eq!(status, 200, "{answer}");
+                let results = answer["results"].as_array().unwrap();
+                assert_eq!(results.len(), chunk.len());
+                let scores: Vec<f64> =
+                    results.iter().map(|r| r["fused_score"].as_f64().unwrap()).collect();
+                assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted best first");
+                for result in results {
+                    let row = chunk[result["index"].as_u64().unwrap() as usize];
+                    assert_eq!(result["video_id"], rows[row].1);
+                    for (k, task) in tasks.iter().enumerate() {
+                        let served = result["predictions"][task].as_f64().unwrap();
+                        let difference = (served - expected[row][k]).abs();
+                        worst = worst.max(difference);
+                        assert!(
+                            difference < 1e-6,
+                            "row {row} {task}: served {served}, eval {}",
+                            expected[row][k]
+                        );
+                    }
+                    compared += 1;
+                }
+            }
+        }
+        eprintln!("{compared} rows compared with seesaw eval; largest difference {worst:e}");
+        compared
+    });
+    assert_eq!(compared, 1500);
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(exit.success(), "exit {exit:?}: {rest}");
+    assert!(rest.contains("shutting down"), "{rest}");
+}
+
+#[test]
+fn bad_input_gets_a_json_4xx_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small_model(dir.path(), "model", 0, MMOE);
+    let mut config = config(&model);
+    config.limits = RequestLimits { max_candidates: 10, max_body_bytes: 4096 };
+    runtime().block_on(async {
+        let server = seesaw_serve::start(config).await.unwrap();
+        let mut client = HttpClient::connect(server.addr).await.unwrap();
+        let valid = json!({"user_id": 1, "context": {"tab": 1}, "candidates": [{"video_id": 2}, {"video_id": 3}]});
+        let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+            (b"{\"user_id\": 1,".to_vec(), 400, "malformed_json"),
+            (b"\xc3\x28\xa0\xa1".to_vec(), 400, "invalid_utf8"),
+            (br#"{"user_id": [1], "candidates": [{"video_id": 2}]}"#.to_vec(), 422, "invalid_request"),
+            (br#"{"user_id": 1, "candidates": "2"}"#.to_vec(), 422, "invalid_request"),
+            (br#"{"user_id": 1, "candidates": []}"#.to_vec(), 422, "no_candidates"),
+            (json!({"user_id": 1, "candidates": vec![json!({"video_id": 1}); 11]}).to_string().into_bytes(), 422, "too_many_candidates"),
+            (vec![b' '; 5000], 413, "body_too_large"),
+            (br#"{"user_id": 1, "context": {"tabb": 1}, "candidates": [{"video_id": 2}]}"#.to_vec(), 422, "unknown_context"),
+            (br#"{"user_id": 1, "candidates": [{"video_id": 2}], "fusion": {"weights": {"share": 1.0}}}"#.to_vec(), 422, "invalid_fusion"),
+        ];
+        for (body, status, code) in cases {
+            let (got, answer) = post(&mut client, "/v1/score", body.clone()).await;
+            assert_eq!((got, answer["error"]["code"].as_str().unwrap()), (status, code), "{answer}");
+            assert!(!answer["error"]["message"].as_str().unwrap().is_empty());
+        }
+        let response = client.get("/v1/score").await.unwrap();
+        assert_eq!(response.status, 405);
+        let response = client.get("/v2/score").await.unwrap();
+        assert_eq!(response.status, 404);
+        assert!(String::from_utf8_lossy(&response.body).contains("not_found"));
+
+        // A reload from a directory that holds no model fails and leaves the model in place.
+        let version = server.model_version();
+        let (status, answer) = post(&mut client, "/admin/reload", json!({"model": dir.path().join("nothing")}).to_string()).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(server.model_version(), version);
+
+        // Still serving, unknown users and videos through the out-of-vocabulary path.
+        let (status, answer) = post(&mut client, "/v1/score", valid.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+        let unknown = json!({"user_id": "never-seen", "candidates": [{"video_id": "nor-this"}]});
+        let (status, answer) = post(&mut client, "/v1/score", unknown.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["results"][0]["predictions"].as_object().unwrap().len(), 4);
+
+        let health = client.get("/healthz").await.unwrap();
+        assert_eq!(health.status, 200);
+        let ready: Value = serde_json::from_slice(&client.get("/readyz").await.unwrap().body).unwrap();
+        assert_eq!(ready["status"], "ready");
+        assert_eq!(ready["model_version"], version.as_str());
+        let metrics = String::from_utf8(client.get("/metrics").await.unwrap().body.to_vec()).unwrap();
+        for needle in [
+            r#"seesaw_http_requests_total{route="/v1/score",status="422"} 6"#,
+            r#"seesaw_http_requests_total{route="/v1/score",status="200"} 2"#,
+            r#"seesaw_model_reloads_total{outcome="failed"} 1"#,
+            "seesaw_http_request_duration_seconds_bucket",
+            "seesaw_batch_rows_count 2",
+        ] {
+            assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+        }
+        assert!(metrics.contains(&format!(r#"version="{version}""#)));
+        server.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn fusion_ranks_by_the_requested_weights_and_demotes_negative_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small_model(dir.path(), "model", 0, MMOE);
+    runtime().block_on(async {
+        let server = seesaw_serve::start(config(&model)).await.unwrap();
+        let mut client = HttpClient::connect(server.addr).await.unwrap();
+        let candidates: Vec<Value> = (0..40).map(|v| json!({"video_id": v})).collect();
+        // The model's default: positive tasks summed, hate demoting.
+        let (status, answer) = post(&mut client, "/v1/score", json!({"user_id": 3, "candidates": candidates}).to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["fusion"]["demote"]["hate"], 1.0);
+        for result in answer["results"].as_array().unwrap() {
+            let p = |t: &str| result["predictions"][t].as_f64().unwrap();
+            let expected = (p("click") + p("like") + p("watch_ratio")) * (1.0 - p("hate"));
+            assert!((result["fused_score"].as_f64().unwrap() - expected).abs() < 1e-5, "{result}");
+        }
+        // Per request: rank by like alone, then by a product demoted hard by hate.
+        let by_like = json!({"user_id": 3, "candidates": candidates, "fusion": {"weights": {"like": 1.0}}});
+        let (_, answer) = post(&mut client, "/v1/score", by_like.to_string()).await;
+        let likes: Vec<f64> = answer["results"].as_array().unwrap().iter().map(|r| r["predictions"]["like"].as_f64().unwrap()).collect();
+        assert!(likes.windows(2).all(|w| w[0] >= w[1]), "{likes:?}");
+        let product = json!({"user_id": 3, "candidates": candidates,
+            "fusion": {"method": "weighted_product", "weights": {"click": 1.0, "watch_ratio": 0.5}, "demote": {"hate": 4.0}}});
+        let (status, answer) = post(&mut client, "/v1/score", product.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+        for result in answer["results"].as_array().unwrap() {
+            let p = |t: &str| result["predictions"][t].as_f64().unwrap();
+            let expected = p("click") * p("watch_ratio").max(1e-6).sqrt() * (1.0 - p("hate")).powi(4);
+            assert!((result["fused_score"].as_f64().unwrap() - expected).abs() < 1e-5, "{result}");
+        }
+        server.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_saturated_server_answers_503_instead_of_queueing_without_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small_model(dir.path(), "model", 0, MMOE);
+    let mut config = config(&model);
+    config.batcher = BatcherConfig {
+        queue_capacity: 1,
+        max_batch_rows: 2000,
+        max_wait: Duration::ZERO,
+        workers: 1,
+    };
+    config.limits.max_candidates = 2000;
+    runtime().block_on(async {
+        let server = seesaw_serve::start(config).await.unwrap();
+        let candidates: Vec<Value> = (0..2000).map(|v| json!({"video_id": v % 100})).collect();
+        let body = Bytes::from(json!({"user_id": 1, "candidates": candidates}).to_string());
+        let requests = (0..48).map(|_| {
+            let body = body.clone();
+            let addr = server.addr;
+            tokio::spawn(async move {
+                let mut client = HttpClient::connect(addr).await.unwrap();
+                let response = client.post_json("/v1/score", body).await.unwrap();
+                let value: Value = serde_json::from_slice(&response.body).unwrap();
+                (response.status, value)
+            })
+        });
+        let mut by_status = BTreeMap::new();
+        for request in requests.collect::<Vec<_>>() {
+            let (status, value) = request.await.unwrap();
+            if status == 503 {
+                assert_eq!(value["error"]["code"], "overloaded", "{value}");
+            }
+            *by_status.entry(status).or_insert(0) += 1;
+        }
+        eprintln!("48 concurrent requests of 2,000 candidates, queue of 1: {by_status:?}");
+        assert!(by_status.get(&503).copied().unwrap_or(0) > 0, "{by_status:?}");
+        assert!(by_status.get(&200).copied().unwrap_or(0) > 0, "{by_status:?}");
+        assert_eq!(
+            by_status.keys().filter(|s| ![200, 503].contains(*s)).count(),
+            0,
+            "{by_status:?}"
+        );
+        server.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_reload_under_load_loses_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = train_small_model(dir.path(), "first", 0, MMOE);
+    let second = train_small_model(dir.path(), "second", 1, SHARED_BOTTOM);
+    runtime().block_on(async {
+        let server = seesaw_serve::start(config(&first)).await.unwrap();
+        let first_version = server.model_version();
+        let candidates: Vec<Value> = (0..100).map(|v| json!({"video_id": v})).collect();
+        let body = Bytes::from(json!({"user_id": 5, "context": {"tab": 1}, "candidates": candidates}).to_string());
+        let plan = LoadPlan {
+            rate_per_second: 150.0,
+            duration: Duration::from_secs(3),
+            max_connections: 32,
+            path: "/v1/score".into(),
+        };
+        let addr = server.addr;
+        let load = tokio::spawn(async move { run_load(addr, &plan, move |_| body.clone()).await });
+        let mut admin = HttpClient::connect(server.addr).await.unwrap();
+        let mut versions = vec![first_version.clone()];
+        for i in 0..6 {
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            let target = if i % 2 == 0 { &second } else { &first };
+            let (status, answer) = post(&mut admin, "/admin/reload", json!({"model": target}).to_string()).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["previous_version"], versions.last().unwrap().as_str());
+            versions.push(answer["model_version"].as_str().unwrap().to_string());
+        }
+        let report = load.await.unwrap();
+        eprintln!(
+            "reload under load: {} requests planned, by status {:?}, transport errors {}, p99 {:.2} ms, 6 reloads",
+            report.planned, report.by_status, report.transport_errors, report.latency_ms.p99
+        );
+        assert_ne!(versions[0], versions[1], "two different models");
+        assert_eq!(versions[2], versions[0]);
+        assert_eq!(report.transport_errors, 0);
+        assert_eq!(report.by_status.get(&200).copied(), Some(report.planned), "{:?}", report.by_status);
+        assert_eq!(server.model_version(), first_version);
+        server.shutdown().await.unwrap();
+    });
+}

@@ -1,0 +1,99 @@
+//! Errors: `ApiError` is what a client sees (a status and a JSON body with a stable code and a
+//! message); `ServeError` is what stops the server from starting or a model from loading.
+
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A 4xx or 5xx answer: `{"error": {"status": 422, "code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    /// Stable and machine-readable, e.g. `malformed_json`, `too_many_candidates`, `overloaded`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(422, code, message)
+    }
+
+    pub fn payload_too_large(bytes: usize, limit: usize) -> Self {
+        Self::new(
+            413,
+            "body_too_large",
+            format!("the body is {bytes} bytes, more than this server's limit of {limit}"),
+        )
+    }
+
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::new(503, "overloaded", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "internal", message)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorFields<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorFields<'a> {
+    status: u16,
+    code: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: ErrorFields { status: self.status, code: self.code, message: &self.message },
+        };
+        let mut response = axum::Json(body).into_response();
+        *response.status_mut() = status;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Saturation clears within milliseconds; tell well-behaved clients to retry soon.
+            response.headers_mut().insert("retry-after", "1".parse().expect("a valid header"));
+        }
+        response
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("loading the model in {dir}: {source}", dir = .dir.display())]
+    Model {
+        dir: PathBuf,
+        #[source]
+        source: seesaw_train::TrainError,
+    },
+    #[error("loading the side tables for the model in {dir}: {source}", dir = .dir.display())]
+    SideTables {
+        dir: PathBuf,
+        #[source]
+        source: seesaw_data::DataError,
+    },
+    #[error("the model in {dir}: {message}", dir = .dir.display())]
+    Config { dir: PathBuf, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

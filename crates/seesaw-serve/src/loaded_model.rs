@@ -1,0 +1,196 @@
+//! One served model: the trained network, its fitted feature map, the user and video side tables
+//! encoded through that map at load time, and its default fusion. Requests are encoded here,
+//! through exactly the map training used; unknown ids take the out-of-vocabulary path.
+//!
+//! A `LoadedModel` never changes once built. A reload builds a new one and swaps the pointer, so a
+//! request that started on the old one finishes on it.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use burn::tensor::Device;
+use seesaw_data::batch::{Batch, BatchBuilder, RowInputs};
+use seesaw_data::feature_map::{EncodedParts, FeatureMap, FeatureSchema, FeatureSource};
+use seesaw_data::streaming::EncodedSideTables;
+use seesaw_models::MultiTaskModel;
+use seesaw_train::fusion::{Fusion, FusionConfig};
+use seesaw_train::model_dir::{self, MANIFEST_FILE, WEIGHTS_FILE};
+
+use crate::error::{ApiError, ServeError};
+use crate::request::{Context, ScoreRequest};
+
+/// Where a model comes from: its directory, and side tables that replace the ones recorded in
+/// its manifest (the same overrides apply to every reload).
+#[derive(Debug, Clone, Default)]
+pub struct ModelSource {
+    pub dir: PathBuf,
+    pub users: Option<PathBuf>,
+    pub videos: Option<PathBuf>,
+}
+
+pub struct LoadedModel {
+    pub dir: PathBuf,
+    /// A fingerprint of the manifest and weights: changes whenever the model does.
+    pub version: String,
+    pub architecture: String,
+    pub loaded_at: SystemTime,
+    pub map: FeatureMap,
+    pub schema: FeatureSchema,
+    pub tables: EncodedSideTables,
+    pub model: MultiTaskModel,
+    pub fusion_config: FusionConfig,
+    pub fusion: Fusion,
+}
+
+impl LoadedModel {
+    pub fn load(source: &ModelSource, device: &Device) -> Result<Self, ServeError> {
+        let dir = source.dir.clone();
+        let version = fingerprint(&dir)?;
+        let (manifest, model) = model_dir::load(&dir, device)
+            .map_err(|source| ServeError::Model { dir: dir.clone(), source })?;
+        let mut map = manifest.feature_map;
+        if let (Some(path), Some(users)) = (&source.users, map.spec.users.as_mut()) {
+            users.path = Some(path.clone());
+        }
+        if let (Some(path), Some(videos)) = (&source.videos, map.spec.videos.as_mut()) {
+            videos.path = Some(path.clone());
+        }
+        let tables = EncodedSideTables::load(&map)
+            .map_err(|source| ServeError::SideTables { dir: dir.clone(), source })?;
+        let fusion_config =
+            manifest.config.fusion.clone().unwrap_or_else(|| FusionConfig::default_for(&map.tasks));
+        let fusion = fusion_config
+            .resolve(&map.tasks)
+            .map_err(|message| ServeError::Config { dir: dir.clone(), message })?;
+        Ok(Self {
+            version,
+            architecture: manifest.architecture,
+            loaded_at: SystemTime::now(),
+            schema: map.schema(),
+            map,
+            tables,
+            model,
+            fusion_config,
+            fusion,
+            dir,
+        })
+    }
+
+    pub fn task_names(&self) -> impl Iterator<Item = &str> {
+        self.map.tasks.iter().map(|t| t.name.as_str())
+    }
+
+    /// The fusion a request asks for, or the model's.
+    pub fn fusion_for(&self, request: &ScoreRequest) -> Result<Fusion, ApiError> {
+        match &request.fusion {
+            None => Ok(self.fusion.clone()),
+            Some(config) => config
+                .resolve(&self.map.tasks)
+                .map_err(|message| ApiError::unprocessable("invalid_fusion", message)),
+        }
+    }
+
+    /// One batch row per candidate, in request order.
+    pub fn encode(&self, request: &ScoreRequest) -> Result<Batch, ApiError> {
+        let map = &self.map;
+        let n_tasks = map.tasks.len();
+        let mut builder = BatchBuilder::new(
+            &self.schema,
+            &self.tables.users,
+            &self.tables.videos,
+            n_tasks,
+            map.spec.labels.clips.map(|n| (n, self.tables.clips.as_ref())),
+            request.candidates.len(),
+        );
+        let user_key = request.user_id.0.as_str();
+        let user_id = map.user_id.index(user_key);
+        let user_row = self.tables.users.row_of(user_key);
+        let no_labels = vec![(0.0, false); n_tasks];
+        let shared_context = self.encode_context(&request.context, None)?;
+        let mut own_context;
+        for (i, candidate) in request.candidates.iter().enumerate() {
+            let context = if candidate.context.is_empty() {
+                &shared_context
+            } else {
+                own_context =
+                    self.encode_context(&candidate.context, Some(&request.context)).map_err(
+                        |e| ApiError { message: format!("candidate {i}: {}", e.message), ..e },
+                    )?;
+                &own_context
+            };
+            let video_key = candidate.video_id.0.as_str();
+            builder.push(RowInputs {
+                user_id,
+                video_id: map.video_id.index(video_key),
+                user_row,
+                video_row: self.tables.videos.row_of(video_key),
+                clip_row: self.tables.clips.as_ref().map_or(0, |c| c.row_of(video_key)),
+                context_categorical: &context.categorical,
+                context_dense: &context.dense,
+                context_multi: &context.multi,
+                labels: &no_labels,
+                watch_ratio: None,
+                user_group: 0,
+                row: i as u32,
+            });
+        }
+        Ok(builder.finish())
+    }
+
+    /// Encodes the model's context features from `context`, falling back to `base` for names it
+    /// lacks; a feature named in neither is missing, as an empty log cell would be.
+    fn encode_context(
+        &self,
+        context: &Context,
+        base: Option<&Context>,
+    ) -> Result<EncodedParts, ApiError> {
+        let mut parts = EncodedParts::default();
+        let features: Vec<_> = self.map.features_of(FeatureSource::Log).collect();
+        if let Some(unknown) =
+            context.keys().find(|name| !features.iter().any(|f| &f.name == *name))
+        {
+            return Err(ApiError::unprocessable(
+                "unknown_context",
+                format!(
+                    "context '{unknown}' is not a feature of this model (its context features: {})",
+                    if features.is_empty() {
+                        "none".to_string()
+                    } else {
+                        features.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                    }
+                ),
+            ));
+        }
+        for feature in features {
+            let value = context
+                .get(&feature.name)
+                .or_else(|| base.and_then(|b| b.get(&feature.name)))
+                .map_or(seesaw_data::feature_map::FeatureValue::Missing, |v| v.as_feature_value());
+            feature.encode_value(value, &mut parts).map_err(|message| {
+                ApiError::unprocessable(
+                    "invalid_context",
+                    format!("context '{}': {message}", feature.name),
+                )
+            })?;
+        }
+        Ok(parts)
+    }
+}
+
+/// FNV-1a over the manifest and the weights: cheap, stable across builds, and enough to tell two
+/// models apart in /metrics and /readyz.
+fn fingerprint(dir: &Path) -> Result<String, ServeError> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in [MANIFEST_FILE, WEIGHTS_FILE] {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|source| ServeError::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        })?;
+        for byte in bytes {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Ok(format!("{hash:016x}"))
+}

@@ -1,0 +1,419 @@
+//! The HTTP service: routes, shared state, model reload and graceful shutdown.
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `POST /v1/score` | per candidate, every task's prediction and the fused score, best first |
+//! | `GET /healthz` | 200 while the process serves HTTP |
+//! | `GET /readyz` | 200 with the model version once a model is loaded; 503 while shutting down |
+//! | `GET /metrics` | Prometheus (OpenMetrics) text |
+//! | `POST /admin/reload` | loads `{"model": DIR}` (or the current directory again) and swaps it in |
+//!
+//! The admin route has no authentication: bind to loopback (the default) or keep it behind a
+//! proxy that does not forward `/admin`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::batcher::{Batcher, BatcherConfig, BatcherWorkers};
+use crate::error::{ApiError, ServeError};
+use crate::loaded_model::{LoadedModel, ModelSource};
+use crate::metrics::{self, Metrics};
+use crate::request::{self, RequestLimits};
+use crate::response::ScoreResponse;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub source: ModelSource,
+    pub addr: SocketAddr,
+    pub limits: RequestLimits,
+    pub batcher: BatcherConfig,
+    /// How long a request may wait for its scores before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl ServeConfig {
+    pub fn new(source: ModelSource, addr: SocketAddr) -> Self {
+        Self {
+            source,
+            addr,
+            limits: RequestLimits::default(),
+            batcher: BatcherConfig::default(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct AppState {
+    /// The model new requests use; a request clones the Arc once and keeps it to the end.
+    current: RwLock<Arc<LoadedModel>>,
+    /// Where the current model came from, for a reload that names no directory.
+    source: Mutex<ModelSource>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+    batcher: Batcher,
+    metrics: Arc<Metrics>,
+    limits: RequestLimits,
+    device: Device,
+    ready: AtomicBool,
+    request_timeout: Duration,
+}
+
+impl AppState {
+    fn model(&self) -> Arc<LoadedModel> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn install(&self, model: LoadedModel, source: ModelSource) -> Arc<LoadedModel> {
+        self.metrics.set_model(
+            &model.version,
+            &model.architecture,
+            &model.dir.display().to_string(),
+        );
+        let model = Arc::new(model);
+        *self.source.lock().unwrap_or_else(|e| e.into_inner()) = source;
+        std::mem::replace(&mut *self.current.write().unwrap_or_else(|e| e.into_inner()), model)
+    }
+}
+
+/// A server running on a tokio runtime: its address, and the means to reload and stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: BatcherWorkers,
+}
+
+/// Loads the model, binds the address and starts serving in the background.
+pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
+    let device = Device::flex();
+    let source = config.source.clone();
+    let load_device = device.clone();
+    let model = tokio::task::spawn_blocking(move || LoadedModel::load(&source, &load_device))
+        .await
+        .expect("the model loader does not panic")?;
+    let metrics = Arc::new(Metrics::new());
+    metrics.set_model(&model.version, &model.architecture, &model.dir.display().to_string());
+    let (batcher, workers) = Batcher::start(config.batcher, metrics.clone(), device.clone());
+    let state = Arc::new(AppState {
+        current: RwLock::new(Arc::new(model)),
+        source: Mutex::new(config.source.clone()),
+        reloading: tokio::sync::Mutex::new(()),
+        batcher,
+        metrics,
+        limits: config.limits,
+        device,
+        ready: AtomicBool::new(true),
+        request_timeout: config.request_timeout,
+    });
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServeError::Io { context: format!("binding {}", config.addr), source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Io { context: "reading the bound address".into(), source })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, state, stop: Some(stop), task, workers })
+}
+
+impl RunningServer {
+    /// The version of the model new requests are scored with.
+    pub fn model_version(&self) -> String {
+        self.state.model().version.clone()
+    }
+
+    /// Loads `dir` (or the current model's directory again) and swaps it in; on failure the
+    /// current model stays.
+    pub async fn reload(&self, dir: Option<std::path::PathBuf>) -> Result<ReloadReport, ApiError> {
+        reload(&self.state, dir).await
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, then stops the workers.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.state.ready.store(false, Ordering::SeqCst);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        // The router held the other references; with the state gone the queue closes and the
+        // workers finish what is queued, then exit.
+        drop(self.state);
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || workers.join()).await;
+        served
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C, reloading the model on SIGHUP; then shuts down gracefully.
+pub async fn serve_until_signal(config: ServeConfig) -> Result<(), ServeError> {
+    let server = start(config).await?;
+    tracing::info!(addr = %server.addr, version = %server.model_version(), "serving");
+    eprintln!(
+        "seesaw serve: listening on http://{} (model {})",
+        server.addr,
+        server.model_version()
+    );
+    wait_for_stop_signal(&server).await;
+    eprintln!("seesaw serve: shutting down; finishing requests in flight");
+    server
+        .shutdown()
+        .await
+        .map_err(|source| ServeError::Io { context: "serving HTTP".into(), source })
+}
+
+#[cfg(unix)]
+async fn wait_for_stop_signal(server: &RunningServer) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hangup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hangup.recv() => match server.reload(None).await {
+                Ok(report) => eprintln!("seesaw serve: reloaded, now serving {}", report.model_version),
+                Err(e) => eprintln!("seesaw serve: reload failed, still serving the old model: {}", e.message),
+            },
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop_signal(_server: &RunningServer) {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/v1/score", post(score))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/admin/reload", post(admin_reload))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn score(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let response = match score_request(&state, body).await {
+        Ok(scored) => axum::Json(scored).into_response(),
+        Err(error) => error.into_response(),
+    };
+    state.metrics.observe_request(
+        "/v1/score",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn score_request(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ScoreResponse, ApiError> {
+    let body = body.map_err(|rejection| body_error(rejection, state.limits.max_body_bytes))?;
+    let request = request::decode(&body, &state.limits)?;
+    let model = state.model();
+    let fusion = model.fusion_for(&request)?;
+    let batch = model.encode(&request)?;
+    let answer = state.batcher.submit(model.clone(), batch)?;
+    let predictions = match tokio::time::timeout(state.request_timeout, answer).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(_)) => return Err(ApiError::internal("the scoring worker stopped")),
+        Err(_) => {
+            return Err(ApiError::overloaded(format!(
+                "no scores within {} ms; the server is overloaded",
+                state.request_timeout.as_millis()
+            )));
+        }
+    };
+    Ok(ScoreResponse::build(&model, &request, &fusion, &predictions))
+}
+
+fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            413,
+            "body_too_large",
+            format!("the body is larger than this server's limit of {limit} bytes"),
+        )
+    } else {
+        ApiError::new(rejection.status().as_u16(), "unreadable_body", rejection.body_text())
+    }
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let started = Instant::now();
+    let response = axum::Json(serde_json::json!({"status": "ok"})).into_response();
+    state.metrics.observe_request("/healthz", 200, started.elapsed().as_secs_f64());
+    response
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    model_version: String,
+    architecture: String,
+    model_dir: String,
+    tasks: Vec<String>,
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let started = Instant::now();
+    let model = state.model();
+    let ready = state.ready.load(Ordering::SeqCst);
+    let body = Readiness {
+        status: if ready { "ready" } else { "shutting_down" },
+        model_version: model.version.clone(),
+        architecture: model.architecture.clone(),
+        model_dir: model.dir.display().to_string(),
+        tasks: model.task_names().map(String::from).collect(),
+    };
+    let mut response = axum::Json(body).into_response();
+    if !ready {
+        *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    }
+    state.metrics.observe_request(
+        "/readyz",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.observe_request("/metrics", 200, 0.0);
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {
+    /// A model directory; absent: the current model's directory, read again.
+    #[serde(default)]
+    model: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    pub model_version: String,
+    pub previous_version: String,
+    pub model_dir: String,
+    pub load_seconds: f64,
+}
+
+async fn admin_reload(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let body = body.map_err(|rejection| body_error(rejection, state.limits.max_body_bytes))?;
+        let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            ReloadRequest::default()
+        } else {
+            serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("reload body: {e}; send {{\"model\": \"DIR\"}} or nothing"),
+                )
+            })?
+        };
+        reload(&state, request.model).await
+    }
+    .await;
+    let response = match result {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(error) => error.into_response(),
+    };
+    state.metrics.observe_request(
+        "/admin/reload",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn reload(
+    state: &Arc<AppState>,
+    dir: Option<std::path::PathBuf>,
+) -> Result<ReloadReport, ApiError> {
+    let _one_at_a_time = state.reloading.lock().await;
+    let started = Instant::now();
+    let mut source = state.source.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(dir) = dir {
+        source.dir = dir;
+    }
+    let device = state.device.clone();
+    let load_source = source.clone();
+    let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&load_source, &device))
+        .await
+        .map_err(|_| ApiError::internal("the model loader panicked"))?;
+    let model = match loaded {
+        Ok(model) => model,
+        Err(e) => {
+            state.metrics.observe_reload(false);
+            return Err(ApiError::unprocessable(
+                "reload_failed",
+                format!("{e}; still serving the previous model"),
+            ));
+        }
+    };
+    let report_dir = model.dir.display().to_string();
+    let version = model.version.clone();
+    let previous = state.install(model, source);
+    state.metrics.observe_reload(true);
+    tracing::info!(from = %previous.version, to = %version, "model reloaded");
+    Ok(ReloadReport {
+        model_version: version,
+        previous_version: previous.version.clone(),
+        model_dir: report_dir,
+        load_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        404,
+        "not_found",
+        format!(
+            "no route {uri}; routes: POST /v1/score, GET /healthz, GET /readyz, GET /metrics, POST /admin/reload"
+        ),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(405, "method_not_allowed", format!("{method} is not allowed on {uri}"))
+}
