@@ -1,11 +1,10 @@
 //! The `seesaw` binary as scripts use it.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn seesaw() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_seesaw"))
-}
+use std::path::PathBuf;
+
+use common::seesaw;
 
 fn kuairand_dir() -> Option<PathBuf> {
     let dir =
@@ -113,53 +112,14 @@ fn a_bad_simulator_setting_is_refused_with_its_name() {
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written on failure");
 }
 
-/// A small simulated run config: trains in seconds.
+/// The small simulated run with three tasks, two epochs.
 fn tiny_run_config(dir: &std::path::Path) -> PathBuf {
-    let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        r#"
-[simulator]
-n_users = 200
-n_videos = 100
-n_impressions = 8000
-
-[dataset]
-preset = "kuairand"
-[dataset.labels]
-tasks = ["click", "like", "watch_ratio"]
-[dataset.split]
-strategy = "temporal"
-valid_days = 1
-test_days = 1
-
-[model]
-embedding_dim = 4
-architecture = { kind = "mmoe", experts = 2, expert_hidden = [16], gate_temperature = 1.0 }
-
-[train]
-epochs = 2
-batch_size = 256
-"#,
-    )
-    .unwrap();
-    path
+    let tasks = r#"["click", "like", "watch_ratio"]"#;
+    common::small_run_config(dir, "tiny", tasks, 0, common::MMOE, 2)
 }
 
-/// Trains the tiny simulated run into `dir/model` and returns the model
-/// directory; the simulated log it trained on is in `simulator/` inside it.
 fn train_tiny_model(dir: &std::path::Path) -> PathBuf {
-    let config = tiny_run_config(dir);
-    let model = dir.join("model");
-    let output = seesaw()
-        .args(["train", "--json", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    model
+    common::train(&tiny_run_config(dir), dir, "model")
 }
 
 #[test]

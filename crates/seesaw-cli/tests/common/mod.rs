@@ -10,9 +10,16 @@ pub fn seesaw() -> Command {
     Command::new(env!("CARGO_BIN_EXE_seesaw"))
 }
 
-/// Trains a small simulated run into `dir/<name>` and returns the model directory; the simulated
-/// log it trained on is in `simulator/` inside it. `architecture` is a TOML inline table.
-pub fn train_small_model(dir: &Path, name: &str, seed: u64, architecture: &str) -> PathBuf {
+/// A small simulated run config (trains in about a second), written to `dir/<name>.toml`.
+/// `architecture` is a TOML inline table; `tasks` a TOML array of task names.
+pub fn small_run_config(
+    dir: &Path,
+    name: &str,
+    tasks: &str,
+    seed: u64,
+    architecture: &str,
+    epochs: usize,
+) -> PathBuf {
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(
         &config,
@@ -26,7 +33,7 @@ n_impressions = 8000
 [dataset]
 preset = "kuairand"
 [dataset.labels]
-tasks = ["click", "like", "hate", "watch_ratio"]
+tasks = {tasks}
 [dataset.split]
 strategy = "temporal"
 valid_days = 1
@@ -37,23 +44,36 @@ embedding_dim = 4
 architecture = {architecture}
 
 [train]
-epochs = 1
+epochs = {epochs}
 batch_size = 256
 seed = {seed}
 "#
         ),
     )
     .unwrap();
+    config
+}
+
+/// Trains `config` into `dir/<name>` and returns the model directory; the simulated log it
+/// trained on is in `simulator/` inside it.
+pub fn train(config: &Path, dir: &Path, name: &str) -> PathBuf {
     let model = dir.join(name);
     let output = seesaw()
         .args(["train", "--json", "--config"])
-        .arg(&config)
+        .arg(config)
         .arg("--out")
         .arg(&model)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     model
+}
+
+/// One epoch of the small run with four tasks (a negative one, hate, among them).
+pub fn train_small_model(dir: &Path, name: &str, seed: u64, architecture: &str) -> PathBuf {
+    let tasks = r#"["click", "like", "hate", "watch_ratio"]"#;
+    let config = small_run_config(dir, name, tasks, seed, architecture, 1);
+    train(&config, dir, name)
 }
 
 pub const MMOE: &str =
