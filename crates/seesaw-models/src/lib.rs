@@ -13,6 +13,7 @@ pub mod input;
 pub mod model;
 pub mod models;
 pub mod outputs;
+pub mod shared;
 
 pub use burn::tensor::{Device, Int, Tensor};
 pub use config::{Architecture, ModelConfig, RegressionHead};
@@ -20,3 +21,4 @@ pub use error::ModelError;
 pub use input::ModelInput;
 pub use model::MultiTaskModel;
 pub use outputs::{GateWeights, TaskOutputs};
+pub use shared::SharedSlots;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::{Bytes, Device, Tensor};
 use seesaw_data::feature_map::{FeatureSchema, TaskInfo, TaskKind};
 
 use crate::config::{Architecture, ModelConfig, RegressionHead};
@@ -16,6 +16,7 @@ use crate::input::ModelInput;
 use crate::models::ple::PleShape;
 use crate::models::{CrossStitch, Logistic, Mmoe, Ple, SharedBottom, SingleTask};
 use crate::outputs::{GateWeights, TaskOutputs};
+use crate::shared::{RowGrouping, SharedSlots};
 
 /// The architectures, as one module type (burn derives `Module` for enums: records, optimiser
 /// and device moves go through whichever variant is built).
@@ -108,6 +109,43 @@ impl MultiTaskModel {
             Network::Mmoe(m) => m.forward(input),
             Network::Ple(m) => m.forward(input),
         };
+        self.head(raw)
+    }
+
+    /// `forward` for inputs whose rows come in groups of consecutive rows (requests: one user,
+    /// many candidates) that agree on the `shared` slots: those slots are embedded once per
+    /// group (read from its first row) and the first linear layers split into a per-group and a
+    /// per-row product, which saves most of their cost. Equal to `forward` up to float rounding
+    /// when the rows of each group do agree on the shared slots; `shared.row_groups(&batch)`
+    /// gives groups that always do.
+    ///
+    /// `groups`: the group sizes in row order, each at least 1, summing to `input.batch_size`
+    /// (`&[input.batch_size]` for one request). Panics when they do not, or when `shared` was
+    /// made for another schema.
+    pub fn forward_shared(
+        &self,
+        input: &ModelInput,
+        shared: &SharedSlots,
+        groups: &[usize],
+    ) -> TaskOutputs {
+        if input.batch_size == 0 {
+            return self.forward(input);
+        }
+        let device = input.categorical.device();
+        let grouping = RowGrouping::new(shared, groups, input.batch_size, &device);
+        let raw = match &self.network {
+            Network::Logistic(m) => m.forward_shared(input, &grouping),
+            Network::SingleTask(m) => m.forward_shared(input, &grouping),
+            Network::SharedBottom(m) => m.forward_shared(input, &grouping),
+            Network::CrossStitch(m) => m.forward_shared(input, &grouping),
+            Network::Mmoe(m) => m.forward_shared(input, &grouping),
+            Network::Ple(m) => m.forward_shared(input, &grouping),
+        };
+        self.head(raw)
+    }
+
+    /// Applies the regression head to the raw tower outputs.
+    fn head(&self, raw: Vec<Tensor<2>>) -> TaskOutputs {
         let outputs = raw
             .into_iter()
             .zip(&self.tasks)

@@ -1,7 +1,10 @@
-//! Micro-batching: concurrent requests are scored together in one model call. Requests wait in a
-//! bounded queue; a worker takes what is queued (up to `max_batch_rows`), waits at most
-//! `max_wait` for more, scores the lot and answers each request with its own rows. When the queue
-//! is full a request is refused at once (503) instead of waiting without bound.
+//! Micro-batching: concurrent requests are scored together. Requests wait in a bounded queue; a
+//! worker takes what is queued (up to `max_batch_rows`), waits at most `max_wait` for more,
+//! scores the lot and answers each request with its own rows. Small requests share a model call;
+//! a request of `MIN_ROWS_PER_CALL` rows or more gets its own, where the shared-slot fast path
+//! (`MultiTaskModel::forward_shared`: the user and context part of the first layers computed once
+//! per request) saves the most. When the queue is full a request is refused at once (503) instead
+//! of waiting without bound.
 //!
 //! A job carries the model it was encoded with, and jobs are only batched with jobs of the same
 //! model: a reload never mixes encodings, and a request that started on the old model finishes
@@ -186,33 +189,63 @@ fn collect(receiver: &Receiver<Job>, config: BatcherConfig) -> Option<Vec<Job>> 
     Some(jobs)
 }
 
-/// Runs the model once over the jobs' rows and answers each job with its slice.
+/// Requests are concatenated into one model call until it holds this many rows; a bigger request
+/// gets a call of its own. The shared-slot fast path gathers per-request results back to rows
+/// in a concatenated call, which costs more than it saves once requests are this large.
+const MIN_ROWS_PER_CALL: usize = 256;
+
+/// Scores the jobs' rows (a few model calls, see `MIN_ROWS_PER_CALL`) and answers each job with
+/// its slice.
 fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device) {
     // A client that gave up (timed out, disconnected) is not worth a model call.
     let jobs: Vec<Job> = jobs.into_iter().filter(|job| !job.reply.is_closed()).collect();
     if jobs.is_empty() {
         return;
     }
-    let batches: Vec<&Batch> = jobs.iter().map(|job| &job.batch).collect();
-    let joined;
-    let batch = if let [only] = batches.as_slice() {
-        *only
-    } else {
-        joined = concat(&batches);
-        &joined
-    };
-    metrics.observe_batch(batch.size, jobs.len());
+    let rows: usize = jobs.iter().map(|job| job.batch.size).sum();
+    metrics.observe_batch(rows, jobs.len());
     let tasks = &model.map.tasks;
     let model_started = Instant::now();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let input = ModelInput::from_batch(batch, device);
-        model.model.forward(&input).predictions(tasks).into_iter().map(to_vec).collect::<Vec<_>>()
+        let mut predictions: Vec<Vec<f32>> = vec![Vec::with_capacity(rows); tasks.len()];
+        let mut calls: Vec<Vec<&Batch>> = vec![Vec::new()];
+        let mut call_rows = 0;
+        for job in &jobs {
+            if call_rows >= MIN_ROWS_PER_CALL {
+                calls.push(Vec::new());
+                call_rows = 0;
+            }
+            calls.last_mut().expect("one call at least").push(&job.batch);
+            call_rows += job.batch.size;
+        }
+        for batches in calls {
+            let joined;
+            let batch = if let [only] = batches.as_slice() {
+                *only
+            } else {
+                joined = concat(&batches);
+                &joined
+            };
+            let input = ModelInput::from_batch(batch, device);
+            // Runs of rows that share the user and context slots (one per request, unless a
+            // candidate overrides the context); the plain forward when there is little to share.
+            let groups = model.shared.row_groups(batch);
+            let outputs = if model.shared.is_empty() || groups.len() * 4 > batch.size {
+                model.model.forward(&input)
+            } else {
+                model.model.forward_shared(&input, &model.shared, &groups)
+            };
+            for (all, task) in predictions.iter_mut().zip(outputs.predictions(tasks)) {
+                all.extend(to_vec(task));
+            }
+        }
+        predictions
     }));
     metrics.observe_model_call(model_started.elapsed().as_secs_f64());
     let predictions = match outcome {
         Ok(predictions) => predictions,
         Err(_) => {
-            tracing::error!(rows = batch.size, "the model panicked while scoring a batch");
+            tracing::error!(rows, "the model panicked while scoring a batch");
             for job in jobs {
                 let _ = job.reply.send(Err(ApiError::internal("the model failed on this batch")));
             }

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use seesaw_data::batch::{Batch, BatchBuilder, RowInputs};
 use seesaw_data::feature_map::{EncodedParts, FeatureMap, FeatureSchema, FeatureSource};
 use seesaw_data::streaming::EncodedSideTables;
-use seesaw_models::MultiTaskModel;
+use seesaw_models::{MultiTaskModel, SharedSlots};
 use seesaw_train::fusion::{Fusion, FusionConfig};
 use seesaw_train::model_dir::{self, MANIFEST_FILE, WEIGHTS_FILE};
 
@@ -38,6 +38,9 @@ pub struct LoadedModel {
     pub schema: FeatureSchema,
     pub tables: EncodedSideTables,
     pub model: MultiTaskModel,
+    /// The slots every candidate of a request shares (user id, user and context features): the
+    /// batcher embeds them once per request (`MultiTaskModel::forward_shared`).
+    pub shared: SharedSlots,
     pub fusion_config: FusionConfig,
     pub fusion: Fusion,
 }
@@ -67,6 +70,7 @@ impl LoadedModel {
             architecture: manifest.architecture,
             loaded_at: SystemTime::now(),
             schema: map.schema(),
+            shared: SharedSlots::from_feature_map(&map),
             map,
             tables,
             model,

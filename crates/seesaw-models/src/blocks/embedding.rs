@@ -10,6 +10,7 @@ use seesaw_data::feature_map::FeatureSchema;
 
 use crate::error::{Result, invalid};
 use crate::input::ModelInput;
+use crate::shared::{RowGrouping, SplitPart, SplitRows, index_tensor};
 
 #[derive(Module, Debug)]
 pub struct FeatureEmbedding {
@@ -85,6 +86,100 @@ impl FeatureEmbedding {
             );
         }
         Tensor::cat(parts, 1)
+    }
+}
+
+impl FeatureEmbedding {
+    /// The embedding split for the fast path: the shared slots of `grouping` from the first row
+    /// of each group ([G, D_s]), the others for every row ([B, D_v]), each with the columns of
+    /// `forward`'s output it holds. Within a group, rows other than the first are not read for
+    /// the shared slots.
+    pub fn forward_split(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> SplitRows {
+        let slots = grouping.slots;
+        slots.assert_fits(self.categorical.len(), self.multi.len(), self.n_dense);
+        let (b, g, dim) = (input.batch_size, grouping.n_groups, self.dim);
+        let device = input.categorical.device();
+        let n_cat = self.categorical.len();
+        let mut shared_cat = vec![false; n_cat];
+        slots.categorical().iter().for_each(|&j| shared_cat[j] = true);
+        let mut shared_multi = vec![false; self.multi.len()];
+        slots.multi().iter().for_each(|&m| shared_multi[m] = true);
+        let mut shared_dense = vec![false; self.n_dense];
+        slots.dense().iter().for_each(|&d| shared_dense[d] = true);
+
+        // (values, columns) of each side, in slot order.
+        let mut parts: [(Vec<Tensor<2>>, Vec<i64>); 2] = Default::default();
+        let block = |start: usize, width: usize| start as i64..(start + width) as i64;
+
+        let cat_rows =
+            [grouping.group_rows_int(input.categorical.clone()), input.categorical.clone()];
+        for (j, table) in self.categorical.iter().enumerate() {
+            let side = usize::from(!shared_cat[j]);
+            let rows = [g, b][side];
+            let ids = cat_rows[side].clone().narrow(1, j, 1);
+            parts[side].0.push(table.forward(ids).reshape([rows, dim]));
+            parts[side].1.extend(block(j * dim, dim));
+        }
+        if !self.multi.is_empty() {
+            let multi =
+                input.multi.as_ref().expect("schema has multi-valued slots but the input has none");
+            let multi_rows = [grouping.group_rows_int(multi.clone()), multi.clone()];
+            let mut offset = 0;
+            for (m, (table, &len)) in self.multi.iter().zip(&self.multi_lens).enumerate() {
+                let side = usize::from(!shared_multi[m]);
+                let ids = multi_rows[side].clone().narrow(1, offset, len);
+                parts[side].0.push(mean_pool(table.weight.val(), ids));
+                parts[side].1.extend(block((n_cat + m) * dim, dim));
+                offset += len;
+            }
+        }
+        if self.n_dense > 0 {
+            let dense =
+                input.dense.clone().expect("schema has dense features but the input has none");
+            let base = (n_cat + self.multi.len()) * dim;
+            for (side, part) in parts.iter_mut().enumerate() {
+                let picked: Vec<i64> = (0..self.n_dense)
+                    .filter(|&d| shared_dense[d] == (side == 0))
+                    .map(|d| d as i64)
+                    .collect();
+                if picked.is_empty() {
+                    continue;
+                }
+                let values =
+                    if side == 0 { grouping.group_rows(dense.clone()) } else { dense.clone() };
+                let values = if picked.len() == self.n_dense {
+                    values
+                } else {
+                    values.select(1, index_tensor(picked.clone(), &device))
+                };
+                part.0.push(values);
+                part.1.extend(picked.iter().map(|&d| base as i64 + d));
+            }
+        }
+
+        let mut inverse = vec![0i64; self.input_dim()];
+        let mut position = 0;
+        for (_, columns) in &parts {
+            for &c in columns {
+                inverse[c as usize] = position;
+                position += 1;
+            }
+        }
+        let [shared, varying] = parts.map(|(values, columns)| {
+            (!values.is_empty()).then(|| SplitPart {
+                values: Tensor::cat(values, 1),
+                columns: index_tensor(columns, &device),
+            })
+        });
+        SplitRows {
+            shared,
+            varying,
+            batch_size: b,
+            n_groups: g,
+            row_group: grouping.row_group.clone(),
+            input_dim: self.input_dim(),
+            inverse,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::blocks::linear_like_init;
+use crate::shared::SplitRows;
 
 #[derive(Module, Debug)]
 pub struct ExpertLayer {
@@ -48,6 +49,13 @@ impl ExpertBank {
         let [b, d] = x.dims();
         let x = x.reshape([1, b, d]).expand([self.n_experts, b, d]);
         self.forward_each(x)
+    }
+
+    /// `forward` of the split embedding: [n, B, out], the first layer split.
+    pub fn forward_split(&self, x: &SplitRows) -> Tensor<3> {
+        let (first, rest) = self.layers.split_first().expect("an expert has at least one layer");
+        let h = relu(x.batched(first.weight.val(), first.bias.val()));
+        rest.iter().fold(h, |x, layer| relu(x.matmul(layer.weight.val()) + layer.bias.val()))
     }
 
     /// [n, B, in] -> [n, B, out], expert i reading x[i].

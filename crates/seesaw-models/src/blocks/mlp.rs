@@ -7,6 +7,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::shared::SplitRows;
+
 #[derive(Module, Debug)]
 pub struct Mlp {
     pub layers: Vec<Linear>,
@@ -32,4 +34,17 @@ impl Mlp {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.layers.iter().fold(x, |x, layer| relu(layer.forward(x)))
     }
+
+    /// `forward` of the split embedding: the first layer split (see `SplitRows::linear`), the
+    /// rest as in `forward`. An empty MLP returns the plain embedding.
+    pub fn forward_split(&self, x: &SplitRows) -> Tensor<2> {
+        let Some((first, rest)) = self.layers.split_first() else { return x.materialize() };
+        let h = relu(split_linear(first, x));
+        rest.iter().fold(h, |x, layer| relu(layer.forward(x)))
+    }
+}
+
+/// `layer.forward` of the plain embedding, computed from its split.
+pub fn split_linear(layer: &Linear, x: &SplitRows) -> Tensor<2> {
+    x.linear(layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }

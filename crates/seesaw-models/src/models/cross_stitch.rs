@@ -8,9 +8,11 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use seesaw_data::feature_map::FeatureSchema;
 
+use crate::blocks::mlp::split_linear;
 use crate::blocks::{CrossStitchUnit, FeatureEmbedding, Mlp, Tower};
 use crate::error::Result;
 use crate::input::ModelInput;
+use crate::shared::RowGrouping;
 
 #[derive(Module, Debug)]
 pub struct Column {
@@ -49,9 +51,27 @@ impl CrossStitch {
     }
 
     pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
-        let mut xs: Vec<Tensor<2>> =
-            self.columns.iter().map(|c| c.embedding.forward(input)).collect();
-        for (l, unit) in self.units.iter().enumerate() {
+        let xs: Vec<Tensor<2>> = self.columns.iter().map(|c| c.embedding.forward(input)).collect();
+        self.forward_from(xs, 0)
+    }
+
+    /// `forward` with the shared slots embedded once per row group (see `crate::shared`): the
+    /// first hidden layer of each column reads the split embedding.
+    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
+        let hs = self
+            .columns
+            .iter()
+            .map(|c| {
+                relu(split_linear(&c.mlp.layers[0], &c.embedding.forward_split(input, grouping)))
+            })
+            .collect();
+        let xs = self.units[0].forward(hs);
+        self.forward_from(xs, 1)
+    }
+
+    /// The network from the input of hidden layer `first` on.
+    fn forward_from(&self, mut xs: Vec<Tensor<2>>, first: usize) -> Vec<Tensor<2>> {
+        for (l, unit) in self.units.iter().enumerate().skip(first) {
             let hs = xs
                 .into_iter()
                 .zip(&self.columns)

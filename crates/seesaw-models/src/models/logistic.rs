@@ -9,8 +9,10 @@ use burn::tensor::{Device, Tensor};
 use seesaw_data::feature_map::FeatureSchema;
 
 use crate::blocks::FeatureEmbedding;
+use crate::blocks::mlp::split_linear;
 use crate::error::Result;
 use crate::input::ModelInput;
+use crate::shared::RowGrouping;
 
 #[derive(Module, Debug)]
 pub struct LogisticTask {
@@ -39,5 +41,13 @@ impl Logistic {
 
     pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
         self.tasks.iter().map(|t| t.linear.forward(t.embedding.forward(input))).collect()
+    }
+
+    /// `forward` with the shared slots embedded once per row group (see `crate::shared`).
+    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
+        self.tasks
+            .iter()
+            .map(|t| split_linear(&t.linear, &t.embedding.forward_split(input, grouping)))
+            .collect()
     }
 }

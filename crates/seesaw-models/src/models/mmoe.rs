@@ -9,6 +9,7 @@ use crate::blocks::{ExpertBank, FeatureEmbedding, Gate, Tower};
 use crate::error::Result;
 use crate::input::ModelInput;
 use crate::outputs::GateWeights;
+use crate::shared::RowGrouping;
 
 #[derive(Module, Debug)]
 pub struct Mmoe {
@@ -46,6 +47,18 @@ impl Mmoe {
             .iter()
             .zip(&self.towers)
             .map(|(gate, tower)| tower.forward(Gate::mix(gate.forward(x.clone()), experts.clone())))
+            .collect()
+    }
+
+    /// `forward` with the shared slots embedded once per row group (see `crate::shared`): the
+    /// experts' first layer and the gates read the split embedding.
+    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
+        let x = self.embedding.forward_split(input, grouping);
+        let experts = self.experts.forward_split(&x);
+        self.gates
+            .iter()
+            .zip(&self.towers)
+            .map(|(gate, tower)| tower.forward(Gate::mix(gate.forward_split(&x), experts.clone())))
             .collect()
     }
 

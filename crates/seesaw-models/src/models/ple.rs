@@ -15,6 +15,7 @@ use crate::blocks::{ExpertBank, FeatureEmbedding, Gate, Tower};
 use crate::error::Result;
 use crate::input::ModelInput;
 use crate::outputs::GateWeights;
+use crate::shared::{RowGrouping, SplitRows};
 
 #[derive(Module, Debug)]
 pub struct PleLevel {
@@ -77,13 +78,23 @@ impl Ple {
     }
 
     pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
-        let task_inputs = self.run_levels(input, None);
+        let x = LevelInput::Plain(self.embedding.forward(input));
+        let task_inputs = self.run_levels(x, None);
+        task_inputs.into_iter().zip(&self.towers).map(|(h, tower)| tower.forward(h)).collect()
+    }
+
+    /// `forward` with the shared slots embedded once per row group (see `crate::shared`): the
+    /// first level's experts and gates read the split embedding.
+    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
+        let x = LevelInput::Split(self.embedding.forward_split(input, grouping));
+        let task_inputs = self.run_levels(x, None);
         task_inputs.into_iter().zip(&self.towers).map(|(h, tower)| tower.forward(h)).collect()
     }
 
     pub fn gate_weights(&self, input: &ModelInput, tasks: &[TaskInfo]) -> Vec<GateWeights> {
         let mut out = Vec::new();
-        self.run_levels(input, Some((tasks, &mut out)));
+        let x = LevelInput::Plain(self.embedding.forward(input));
+        self.run_levels(x, Some((tasks, &mut out)));
         out
     }
 
@@ -91,10 +102,9 @@ impl Ple {
     /// gate's weights when asked.
     fn run_levels(
         &self,
-        input: &ModelInput,
+        x: LevelInput,
         mut record: Option<(&[TaskInfo], &mut Vec<GateWeights>)>,
     ) -> Vec<Tensor<2>> {
-        let x = self.embedding.forward(input);
         let n_tasks = self.towers.len();
         let mut task_inputs = vec![x.clone(); n_tasks];
         let mut shared_input = x;
@@ -103,10 +113,9 @@ impl Ple {
                 .task_experts
                 .iter()
                 .zip(&task_inputs)
-                .map(|(bank, h)| bank.forward(h.clone()))
+                .map(|(bank, h)| h.experts(bank))
                 .collect();
-            let shared_out =
-                level.shared_experts.as_ref().map(|bank| bank.forward(shared_input.clone()));
+            let shared_out = level.shared_experts.as_ref().map(|bank| shared_input.experts(bank));
 
             let mut next_task_inputs = Vec::with_capacity(n_tasks);
             for (k, gate) in level.task_gates.iter().enumerate() {
@@ -117,7 +126,7 @@ impl Ple {
                 if let Some(shared) = &shared_out {
                     pool.push(shared.clone());
                 }
-                let w = gate.forward(task_inputs[k].clone());
+                let w = task_inputs[k].gate(gate);
                 if let Some((tasks, out)) = record.as_mut() {
                     out.push(GateWeights {
                         name: format!("level{j}/task:{}", tasks[k].name),
@@ -129,15 +138,47 @@ impl Ple {
             if let Some(gate) = &level.shared_gate {
                 let mut pool: Vec<Tensor<3>> = task_outs.clone();
                 pool.extend(shared_out.clone());
-                let w = gate.forward(shared_input.clone());
+                let w = shared_input.gate(gate);
                 if let Some((_, out)) = record.as_mut() {
                     out.push(GateWeights { name: format!("level{j}/shared"), weights: w.clone() });
                 }
-                shared_input = Gate::mix(w, cat0(pool));
+                shared_input = LevelInput::Plain(Gate::mix(w, cat0(pool)));
             }
-            task_inputs = next_task_inputs;
+            task_inputs = next_task_inputs.into_iter().map(LevelInput::Plain).collect();
         }
         task_inputs
+            .into_iter()
+            .map(|h| match h {
+                LevelInput::Plain(h) => h,
+                LevelInput::Split(_) => unreachable!("a PLE has at least one level"),
+            })
+            .collect()
+    }
+}
+
+/// What a level's experts and gates read: the embedding (plain or split) at the first level,
+/// the previous level's gated outputs after it.
+/// (A handful live per forward call, so the size of the split variant does not matter.)
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
+enum LevelInput {
+    Plain(Tensor<2>),
+    Split(SplitRows),
+}
+
+impl LevelInput {
+    fn experts(&self, bank: &ExpertBank) -> Tensor<3> {
+        match self {
+            LevelInput::Plain(x) => bank.forward(x.clone()),
+            LevelInput::Split(x) => bank.forward_split(x),
+        }
+    }
+
+    fn gate(&self, gate: &Gate) -> Tensor<2> {
+        match self {
+            LevelInput::Plain(x) => gate.forward(x.clone()),
+            LevelInput::Split(x) => gate.forward_split(x),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use seesaw_data::feature_map::FeatureSchema;
 use crate::blocks::{FeatureEmbedding, Mlp, Tower};
 use crate::error::Result;
 use crate::input::ModelInput;
+use crate::shared::RowGrouping;
 
 #[derive(Module, Debug)]
 pub struct SharedBottom {
@@ -34,6 +35,12 @@ impl SharedBottom {
 
     pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
         let h = self.bottom.forward(self.embedding.forward(input));
+        self.towers.iter().map(|t| t.forward(h.clone())).collect()
+    }
+
+    /// `forward` with the shared slots embedded once per row group (see `crate::shared`).
+    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
+        let h = self.bottom.forward_split(&self.embedding.forward_split(input, grouping));
         self.towers.iter().map(|t| t.forward(h.clone())).collect()
     }
 }

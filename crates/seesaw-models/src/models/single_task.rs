@@ -9,6 +9,7 @@ use seesaw_data::feature_map::FeatureSchema;
 use crate::blocks::{FeatureEmbedding, Mlp, Tower};
 use crate::error::Result;
 use crate::input::ModelInput;
+use crate::shared::RowGrouping;
 
 #[derive(Module, Debug)]
 pub struct SingleTaskNet {
@@ -46,6 +47,16 @@ impl SingleTask {
         self.nets
             .iter()
             .map(|n| n.tower.forward(n.mlp.forward(n.embedding.forward(input))))
+            .collect()
+    }
+
+    /// `forward` with the shared slots embedded once per row group (see `crate::shared`).
+    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
+        self.nets
+            .iter()
+            .map(|n| {
+                n.tower.forward(n.mlp.forward_split(&n.embedding.forward_split(input, grouping)))
+            })
             .collect()
     }
 }

@@ -1,0 +1,341 @@
+//! The inference fast path for requests that score one user against many candidates: most input
+//! slots (the user id, user and context features) hold the same value on every row of a request,
+//! and every architecture's first layers are linear maps of the concatenated embedding, so
+//! `W·x = W_shared·x_shared + W_varying·x_varying` with `x_shared` computed once per request.
+//!
+//! `SharedSlots` says which slots are constant within a group of consecutive rows (one request);
+//! `SharedSlots::row_groups` finds those groups in a `Batch` (always correct: a row that differs
+//! in a shared slot starts a new group); `MultiTaskModel::forward_shared` runs the model with the
+//! first layers split. `SplitRows` is the split embedding the first layers read.
+
+use std::ops::Range;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use seesaw_data::batch::Batch;
+use seesaw_data::feature_map::{Encoding, FeatureMap, FeatureSchema, FeatureSource};
+
+use crate::error::{Result, invalid};
+
+/// The input slots that are the same on every row of a group (a request): indices into
+/// `FeatureSchema::categorical`, `::multi` and `::dense`, sorted and unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSlots {
+    categorical: Vec<usize>,
+    multi: Vec<usize>,
+    dense: Vec<usize>,
+    /// The columns of each shared multi-valued slot in a `Batch::multi` row.
+    multi_columns: Vec<Range<usize>>,
+    n_categorical: usize,
+    n_multi: usize,
+    n_dense: usize,
+}
+
+impl SharedSlots {
+    /// The given slots of `schema` as shared; refuses an index outside the schema.
+    pub fn new(
+        schema: &FeatureSchema,
+        categorical: impl IntoIterator<Item = usize>,
+        multi: impl IntoIterator<Item = usize>,
+        dense: impl IntoIterator<Item = usize>,
+    ) -> Result<Self> {
+        let sorted = |what: &str, it: &mut dyn Iterator<Item = usize>, n: usize| {
+            let mut v: Vec<usize> = it.collect();
+            v.sort_unstable();
+            v.dedup();
+            match v.last() {
+                Some(&last) if last >= n => {
+                    invalid(format!("shared {what} slot {last} is outside the schema ({n} slots)"))
+                }
+                _ => Ok(v),
+            }
+        };
+        let categorical =
+            sorted("categorical", &mut categorical.into_iter(), schema.categorical.len())?;
+        let multi = sorted("multi-valued", &mut multi.into_iter(), schema.multi.len())?;
+        let dense = sorted("dense", &mut dense.into_iter(), schema.dense.len())?;
+        let mut starts = Vec::with_capacity(schema.multi.len());
+        let mut offset = 0;
+        for slot in &schema.multi {
+            starts.push(offset..offset + slot.max_len);
+            offset += slot.max_len;
+        }
+        let multi_columns = multi.iter().map(|&m| starts[m].clone()).collect();
+        Ok(Self {
+            categorical,
+            multi,
+            dense,
+            multi_columns,
+            n_categorical: schema.categorical.len(),
+            n_multi: schema.multi.len(),
+            n_dense: schema.dense.len(),
+        })
+    }
+
+    /// The slots that are the same for every candidate of one request: `user_id`, and every
+    /// user-side and context (log) feature; `video_id` and video-side features vary. Slot order
+    /// follows `FeatureMap::schema`.
+    ///
+    /// Context features are shared only while a request's candidates do not override them; the
+    /// groups of `row_groups` take care of a request where they do.
+    pub fn from_feature_map(map: &FeatureMap) -> Self {
+        // user_id, video_id come first.
+        let (mut categorical, mut multi, mut dense) = (vec![0], Vec::new(), Vec::new());
+        let (mut n_cat, mut n_multi, mut n_dense) = (2, 0, 0);
+        for feature in &map.features {
+            let shared = feature.source != FeatureSource::Video;
+            let (list, counter, width) = match &feature.encoding {
+                Encoding::Categorical { .. } | Encoding::Bucketized { .. } => {
+                    (&mut categorical, &mut n_cat, 1)
+                }
+                Encoding::OneHot { vocabulary } => {
+                    (&mut dense, &mut n_dense, vocabulary.cardinality())
+                }
+                Encoding::Numeric { .. } => (&mut dense, &mut n_dense, 1),
+                Encoding::Multi { .. } => (&mut multi, &mut n_multi, 1),
+            };
+            if shared {
+                list.extend(*counter..*counter + width);
+            }
+            *counter += width;
+        }
+        Self::new(&map.schema(), categorical, multi, dense)
+            .expect("the slots counted from the feature map are the slots of its schema")
+    }
+
+    pub fn categorical(&self) -> &[usize] {
+        &self.categorical
+    }
+
+    pub fn multi(&self) -> &[usize] {
+        &self.multi
+    }
+
+    pub fn dense(&self) -> &[usize] {
+        &self.dense
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.categorical.is_empty() && self.multi.is_empty() && self.dense.is_empty()
+    }
+
+    /// Splits the rows of `batch` into runs of consecutive rows that agree on every shared slot
+    /// (dense values compared bit for bit): the group sizes, summing to `batch.size`. A batch of
+    /// requests that each keep their user and context gives one group per request (or fewer,
+    /// when neighbours share a user and context).
+    pub fn row_groups(&self, batch: &Batch) -> Vec<usize> {
+        assert_eq!(
+            (batch.n_categorical, batch.n_dense),
+            (self.n_categorical, self.n_dense),
+            "the batch does not have the schema the shared slots were made for"
+        );
+        let cat = |r: usize| &batch.categorical[r * batch.n_categorical..][..batch.n_categorical];
+        let dense = |r: usize| &batch.dense[r * batch.n_dense..][..batch.n_dense];
+        let multi = |r: usize| &batch.multi[r * batch.multi_width..][..batch.multi_width];
+        let same = |a: usize, b: usize| {
+            self.categorical.iter().all(|&j| cat(a)[j] == cat(b)[j])
+                && self.dense.iter().all(|&j| dense(a)[j].to_bits() == dense(b)[j].to_bits())
+                && self.multi_columns.iter().all(|c| multi(a)[c.clone()] == multi(b)[c.clone()])
+        };
+        let mut groups = Vec::new();
+        let mut start = 0;
+        for r in 1..batch.size {
+            if !same(start, r) {
+                groups.push(r - start);
+                start = r;
+            }
+        }
+        if batch.size > 0 {
+            groups.push(batch.size - start);
+        }
+        groups
+    }
+
+    /// Panics unless these slots were made for a schema of this shape.
+    pub(crate) fn assert_fits(&self, n_categorical: usize, n_multi: usize, n_dense: usize) {
+        assert_eq!(
+            (self.n_categorical, self.n_multi, self.n_dense),
+            (n_categorical, n_multi, n_dense),
+            "the shared slots were made for another schema (categorical, multi, dense counts)"
+        );
+    }
+}
+
+/// How the rows of one model input fall into groups of consecutive rows sharing the shared
+/// slots, as the tensors the split layers need. Built once per `forward_shared` call.
+#[derive(Debug, Clone)]
+pub struct RowGrouping<'a> {
+    pub slots: &'a SharedSlots,
+    pub batch_size: usize,
+    pub n_groups: usize,
+    /// [G]: the first row of each group; `None` for a single group (row 0).
+    pub starts: Option<Tensor<1, Int>>,
+    /// [B]: the group of each row; `None` for a single group (broadcast instead of gathered).
+    pub row_group: Option<Tensor<1, Int>>,
+}
+
+impl<'a> RowGrouping<'a> {
+    /// `groups`: sizes of consecutive row groups, each at least 1, summing to `batch_size`.
+    pub fn new(
+        slots: &'a SharedSlots,
+        groups: &[usize],
+        batch_size: usize,
+        device: &Device,
+    ) -> Self {
+        assert!(groups.iter().all(|&g| g > 0), "row groups must not be empty");
+        assert_eq!(groups.iter().sum::<usize>(), batch_size, "row groups must cover the batch");
+        if groups.len() <= 1 {
+            return Self { slots, batch_size, n_groups: 1, starts: None, row_group: None };
+        }
+        let mut starts = Vec::with_capacity(groups.len());
+        let mut row_group = Vec::with_capacity(batch_size);
+        let mut offset = 0i64;
+        for (g, &size) in groups.iter().enumerate() {
+            starts.push(offset);
+            row_group.extend(std::iter::repeat_n(g as i64, size));
+            offset += size as i64;
+        }
+        Self {
+            slots,
+            batch_size,
+            n_groups: groups.len(),
+            starts: Some(index_tensor(starts, device)),
+            row_group: Some(index_tensor(row_group, device)),
+        }
+    }
+
+    /// The first row of each group of `t` ([B, n] -> [G, n]).
+    pub(crate) fn group_rows(&self, t: Tensor<2>) -> Tensor<2> {
+        match &self.starts {
+            None => t.narrow(0, 0, 1),
+            Some(starts) => t.select(0, starts.clone()),
+        }
+    }
+
+    /// The first row of each group of `t` ([B, n] -> [G, n]).
+    pub(crate) fn group_rows_int(&self, t: Tensor<2, Int>) -> Tensor<2, Int> {
+        match &self.starts {
+            None => t.narrow(0, 0, 1),
+            Some(starts) => t.select(0, starts.clone()),
+        }
+    }
+}
+
+pub(crate) fn index_tensor(indices: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = indices.len();
+    Tensor::from_data(TensorData::new(indices, [n]), device)
+}
+
+/// One part of a split embedding: its values and the columns of the plain concatenated
+/// embedding (so the rows of a first-layer weight) they hold.
+#[derive(Debug, Clone)]
+pub struct SplitPart {
+    /// [G, D_s] for the shared part (one row per group), [B, D_v] for the varying part.
+    pub values: Tensor<2>,
+    /// [D_s] or [D_v]: column indices into the plain embedding.
+    pub columns: Tensor<1, Int>,
+}
+
+/// The embedding of a `FeatureEmbedding::forward_split`: the shared slots once per group, the
+/// varying ones for every row. Equal, after `materialize`, to `FeatureEmbedding::forward`.
+#[derive(Debug, Clone)]
+pub struct SplitRows {
+    pub shared: Option<SplitPart>,
+    pub varying: Option<SplitPart>,
+    pub batch_size: usize,
+    pub n_groups: usize,
+    /// [B] row -> group, `None` for a single group.
+    pub row_group: Option<Tensor<1, Int>>,
+    /// Width of the plain embedding.
+    pub input_dim: usize,
+    /// For each column of the plain embedding, its position in [shared | varying].
+    pub inverse: Vec<i64>,
+}
+
+impl SplitRows {
+    /// Spreads a per-group [G, out] result to the rows: [B, out].
+    fn spread(&self, y: Tensor<2>) -> Tensor<2> {
+        match &self.row_group {
+            None => {
+                let out = y.dims()[1];
+                y.expand([self.batch_size, out])
+            }
+            Some(rows) => y.select(0, rows.clone()),
+        }
+    }
+
+    /// `x·W + b` for the plain embedding x, with W [in, out]: what `Linear::forward` gives,
+    /// computed as shared·W[shared rows] (per group) + varying·W[varying rows].
+    pub fn linear(&self, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+        let out = weight.dims()[1];
+        let bias = bias.map(|b| b.reshape([1, out]));
+        let shared = self.shared.as_ref().map(|p| {
+            let y = p.values.clone().matmul(weight.clone().select(0, p.columns.clone()));
+            match &bias {
+                Some(b) => y + b.clone(),
+                None => y,
+            }
+        });
+        let varying = self
+            .varying
+            .as_ref()
+            .map(|p| p.values.clone().matmul(weight.select(0, p.columns.clone())));
+        match (shared, varying) {
+            (Some(s), Some(v)) => match &self.row_group {
+                None => v + s,
+                Some(rows) => v + s.select(0, rows.clone()),
+            },
+            (Some(s), None) => self.spread(s),
+            (None, Some(v)) => match bias {
+                Some(b) => v + b,
+                None => v,
+            },
+            (None, None) => unreachable!("an embedding has at least one column"),
+        }
+    }
+
+    /// `x·W[i] + b[i]` for every expert i, W [n, in, out], b [n, 1, out]: [n, B, out], what the
+    /// first layer of an `ExpertBank` computes before its activation.
+    pub fn batched(&self, weight: Tensor<3>, bias: Tensor<3>) -> Tensor<3> {
+        let [n, _, out] = weight.dims();
+        let (b, g) = (self.batch_size, self.n_groups);
+        let shared = self.shared.as_ref().map(|p| {
+            let d = p.values.dims()[1];
+            let x = p.values.clone().reshape([1, g, d]).expand([n, g, d]);
+            x.matmul(weight.clone().select(1, p.columns.clone())) + bias.clone() // [n, G, out]
+        });
+        let varying = self.varying.as_ref().map(|p| {
+            let d = p.values.dims()[1];
+            let x = p.values.clone().reshape([1, b, d]).expand([n, b, d]);
+            x.matmul(weight.select(1, p.columns.clone())) // [n, B, out]
+        });
+        let spread = |s: Tensor<3>| match &self.row_group {
+            None => s.expand([n, b, out]),
+            Some(rows) => s.select(1, rows.clone()),
+        };
+        match (shared, varying) {
+            (Some(s), Some(v)) => match &self.row_group {
+                None => v + s,
+                Some(rows) => v + s.select(1, rows.clone()),
+            },
+            (Some(s), None) => spread(s),
+            (None, Some(v)) => v + bias,
+            (None, None) => unreachable!("an embedding has at least one column"),
+        }
+    }
+
+    /// The plain [B, input_dim] embedding, for a first layer that is not linear (an empty MLP).
+    pub fn materialize(&self) -> Tensor<2> {
+        let mut parts = Vec::with_capacity(2);
+        let mut device = None;
+        if let Some(p) = &self.shared {
+            device = Some(p.values.device());
+            parts.push(self.spread(p.values.clone()));
+        }
+        if let Some(p) = &self.varying {
+            device = Some(p.values.device());
+            parts.push(p.values.clone());
+        }
+        let device = device.expect("an embedding has at least one column");
+        Tensor::cat(parts, 1).select(1, index_tensor(self.inverse.clone(), &device))
+    }
+}
