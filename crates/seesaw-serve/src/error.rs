@@ -74,26 +74,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Each message carries its cause's text, so that one line (a reload's 422, a log line) says
+/// everything; the causes are therefore not also chained as `source()`, which would repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("loading the model in {dir}: {source}", dir = .dir.display())]
-    Model {
-        dir: PathBuf,
-        #[source]
-        source: seesaw_train::TrainError,
-    },
-    #[error("loading the side tables for the model in {dir}: {source}", dir = .dir.display())]
-    SideTables {
-        dir: PathBuf,
-        #[source]
-        source: seesaw_data::DataError,
-    },
+    #[error("loading the model in {dir}: {cause}", dir = .dir.display())]
+    Model { dir: PathBuf, cause: seesaw_train::TrainError },
+    #[error("loading the side tables for the model in {dir}: {cause}", dir = .dir.display())]
+    SideTables { dir: PathBuf, cause: seesaw_data::DataError },
     #[error("the model in {dir}: {message}", dir = .dir.display())]
     Config { dir: PathBuf, message: String },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{context}: {cause}")]
+    Io { context: String, cause: std::io::Error },
 }

@@ -50,7 +50,7 @@ impl LoadedModel {
         let dir = source.dir.clone();
         let version = fingerprint(&dir)?;
         let (manifest, model) = model_dir::load(&dir, device)
-            .map_err(|source| ServeError::Model { dir: dir.clone(), source })?;
+            .map_err(|cause| ServeError::Model { dir: dir.clone(), cause })?;
         let mut map = manifest.feature_map;
         if let (Some(path), Some(users)) = (&source.users, map.spec.users.as_mut()) {
             users.path = Some(path.clone());
@@ -59,7 +59,7 @@ impl LoadedModel {
             videos.path = Some(path.clone());
         }
         let tables = EncodedSideTables::load(&map)
-            .map_err(|source| ServeError::SideTables { dir: dir.clone(), source })?;
+            .map_err(|cause| ServeError::SideTables { dir: dir.clone(), cause })?;
         let fusion_config =
             manifest.config.fusion.clone().unwrap_or_else(|| FusionConfig::default_for(&map.tasks));
         let fusion = fusion_config
@@ -187,9 +187,9 @@ fn fingerprint(dir: &Path) -> Result<String, ServeError> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for name in [MANIFEST_FILE, WEIGHTS_FILE] {
         let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|source| ServeError::Io {
+        let bytes = std::fs::read(&path).map_err(|cause| ServeError::Io {
             context: format!("reading {}", path.display()),
-            source,
+            cause,
         })?;
         for byte in bytes {
             hash ^= u64::from(byte);

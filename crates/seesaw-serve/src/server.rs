@@ -121,10 +121,10 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
-        .map_err(|source| ServeError::Io { context: format!("binding {}", config.addr), source })?;
+        .map_err(|cause| ServeError::Io { context: format!("binding {}", config.addr), cause })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| ServeError::Io { context: "reading the bound address".into(), source })?;
+        .map_err(|cause| ServeError::Io { context: "reading the bound address".into(), cause })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
     let task = tokio::spawn(async move {
@@ -179,7 +179,7 @@ pub async fn serve_until_signal(config: ServeConfig) -> Result<(), ServeError> {
     server
         .shutdown()
         .await
-        .map_err(|source| ServeError::Io { context: "serving HTTP".into(), source })
+        .map_err(|cause| ServeError::Io { context: "serving HTTP".into(), cause })
 }
 
 #[cfg(unix)]
