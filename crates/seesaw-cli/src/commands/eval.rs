@@ -8,7 +8,6 @@
 //! shortest form that parses back to the same bits, so other scorers can be checked against it
 //! exactly.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -118,44 +117,20 @@ fn write_predictions(
         );
     }
     seesaw_data::atomic::write_with(path, |file| {
-        let mut out = std::io::BufWriter::new(file);
-        write!(out, "row,user_id,video_id")?;
-        for task in tasks {
-            write!(out, ",{}", csv_field(&task.name))?;
-        }
-        writeln!(out)?;
+        let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let header = ["row", "user_id", "video_id"].into_iter().map(String::from);
+        out.write_record(header.chain(tasks.iter().map(|t| t.name.clone())))?;
+        let mut record = Vec::with_capacity(3 + tasks.len());
         for &i in &order {
             let row = predictions.rows[i];
             let (user, video) = &keys[row as usize];
-            write!(out, "{row},{},{}", csv_field(user), csv_field(video))?;
-            for scores in &predictions.predictions {
-                // Display prints the shortest decimal that reads back as the same f32.
-                write!(out, ",{}", scores[i])?;
-            }
-            writeln!(out)?;
+            record.clear();
+            record.extend([row.to_string(), user.clone(), video.clone()]);
+            // Display prints the shortest decimal that reads back as the same f32.
+            record.extend(predictions.predictions.iter().map(|scores| scores[i].to_string()));
+            out.write_record(&record)?;
         }
         out.flush()
     })?;
     Ok(())
-}
-
-/// A CSV field, quoted only where a key holds a separator, a quote or a line break.
-fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\"")).into()
-    } else {
-        text.into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn only_keys_that_need_it_are_quoted() {
-        assert_eq!(csv_field("123"), "123");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-    }
 }
