@@ -68,6 +68,20 @@ pub fn save(dir: &Path, manifest: &Manifest, model: &MultiTaskModel) -> Result<(
 }
 
 pub fn load(dir: &Path, device: &Device) -> Result<(Manifest, MultiTaskModel)> {
+    let manifest = read_manifest(dir)?;
+    let schema = manifest.feature_map.schema();
+    let model = MultiTaskModel::load(
+        &manifest.config.model,
+        &schema,
+        &manifest.feature_map.tasks,
+        dir.join(WEIGHTS_FILE),
+        device,
+    )?;
+    Ok((manifest, model))
+}
+
+/// The manifest of the model in `dir`, checked for its format version; the weights are not read.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
@@ -81,15 +95,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<(Manifest, MultiTaskModel)> {
             ),
         });
     }
-    let schema = manifest.feature_map.schema();
-    let model = MultiTaskModel::load(
-        &manifest.config.model,
-        &schema,
-        &manifest.feature_map.tasks,
-        dir.join(WEIGHTS_FILE),
-        device,
-    )?;
-    Ok((manifest, model))
+    Ok(manifest)
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> TrainError {

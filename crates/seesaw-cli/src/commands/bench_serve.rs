@@ -25,7 +25,7 @@ use serde::Serialize;
 use seesaw_data::feature_map::{Encoding, FeatureMap, FeatureSource};
 use seesaw_serve::loadgen::{LoadPlan, LoadReport, run_load};
 use seesaw_serve::{ModelSource, ServeConfig};
-use seesaw_train::model_dir::{MANIFEST_FILE, Manifest};
+use seesaw_train::model_dir;
 use seesaw_train::run_config::RunConfig;
 
 use super::dataset_args::write_json;
@@ -88,7 +88,8 @@ pub fn run(args: BenchServeArgs) -> Result<()> {
         Some(dir) => dir.clone(),
         None => train_bench_model(scratch.path())?,
     };
-    let manifest = read_manifest(&model_dir)?;
+    let manifest = model_dir::read_manifest(&model_dir)
+        .with_context(|| format!("reading the model in {}", model_dir.display()))?;
     let bodies = request_bodies(&manifest.feature_map, args.candidates, args.seed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,12 +182,6 @@ fn print_run(report: &LoadReport, sustained: bool) {
 fn body_picker(bodies: &[Bytes]) -> impl Fn(usize) -> Bytes + Send + Sync + 'static {
     let bodies = bodies.to_vec();
     move |i| bodies[i % bodies.len()].clone()
-}
-
-fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(MANIFEST_FILE);
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Distinct request bodies, cycled through: known users and videos from the model's
