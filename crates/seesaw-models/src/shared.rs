@@ -10,6 +10,7 @@
 
 use std::ops::Range;
 
+use burn::tensor::kind::Basic;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{Encoding, FeatureMap, FeatureSchema, FeatureSource};
@@ -203,16 +204,8 @@ impl<'a> RowGrouping<'a> {
         }
     }
 
-    /// The first row of each group of `t` ([B, n] -> [G, n]).
-    pub(crate) fn group_rows(&self, t: Tensor<2>) -> Tensor<2> {
-        match &self.starts {
-            None => t.narrow(0, 0, 1),
-            Some(starts) => t.select(0, starts.clone()),
-        }
-    }
-
-    /// The first row of each group of `t` ([B, n] -> [G, n]).
-    pub(crate) fn group_rows_int(&self, t: Tensor<2, Int>) -> Tensor<2, Int> {
+    /// The first row of each group of `t` ([B, n] -> [G, n]), for float and integer tensors.
+    pub(crate) fn group_rows<K: Basic>(&self, t: Tensor<2, K>) -> Tensor<2, K> {
         match &self.starts {
             None => t.narrow(0, 0, 1),
             Some(starts) => t.select(0, starts.clone()),

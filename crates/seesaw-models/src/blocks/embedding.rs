@@ -111,8 +111,7 @@ impl FeatureEmbedding {
         let mut parts: [(Vec<Tensor<2>>, Vec<i64>); 2] = Default::default();
         let block = |start: usize, width: usize| start as i64..(start + width) as i64;
 
-        let cat_rows =
-            [grouping.group_rows_int(input.categorical.clone()), input.categorical.clone()];
+        let cat_rows = [grouping.group_rows(input.categorical.clone()), input.categorical.clone()];
         for (j, table) in self.categorical.iter().enumerate() {
             let side = usize::from(!shared_cat[j]);
             let rows = [g, b][side];
@@ -123,7 +122,7 @@ impl FeatureEmbedding {
         if !self.multi.is_empty() {
             let multi =
                 input.multi.as_ref().expect("schema has multi-valued slots but the input has none");
-            let multi_rows = [grouping.group_rows_int(multi.clone()), multi.clone()];
+            let multi_rows = [grouping.group_rows(multi.clone()), multi.clone()];
             let mut offset = 0;
             for (m, (table, &len)) in self.multi.iter().zip(&self.multi_lens).enumerate() {
                 let side = usize::from(!shared_multi[m]);
