@@ -203,9 +203,7 @@ fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device
         return;
     }
     let rows: usize = jobs.iter().map(|job| job.batch.size).sum();
-    metrics.observe_batch(rows, jobs.len());
     let tasks = &model.map.tasks;
-    let model_started = Instant::now();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut predictions: Vec<Vec<f32>> = vec![Vec::with_capacity(rows); tasks.len()];
         let mut calls: Vec<Vec<&Batch>> = vec![Vec::new()];
@@ -219,6 +217,7 @@ fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device
             call_rows += job.batch.size;
         }
         for batches in calls {
+            let call_started = Instant::now();
             let joined;
             let batch = if let [only] = batches.as_slice() {
                 *only
@@ -238,10 +237,10 @@ fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device
             for (all, task) in predictions.iter_mut().zip(outputs.predictions(tasks)) {
                 all.extend(to_vec(task));
             }
+            metrics.observe_model_call(batch.size, batches.len(), call_started.elapsed());
         }
         predictions
     }));
-    metrics.observe_model_call(model_started.elapsed().as_secs_f64());
     let predictions = match outcome {
         Ok(predictions) => predictions,
         Err(_) => {

@@ -6,6 +6,7 @@
 //! request that started on the old one finishes on it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use burn::tensor::Device;
@@ -36,6 +37,8 @@ pub struct LoadedModel {
     pub loaded_at: SystemTime,
     pub map: FeatureMap,
     pub schema: FeatureSchema,
+    /// The task names in model order, built once: every response names them.
+    pub task_names: Arc<[String]>,
     pub tables: EncodedSideTables,
     pub model: MultiTaskModel,
     /// The slots every candidate of a request shares (user id, user and context features): the
@@ -70,6 +73,7 @@ impl LoadedModel {
             architecture: manifest.architecture,
             loaded_at: SystemTime::now(),
             schema: map.schema(),
+            task_names: map.tasks.iter().map(|t| t.name.clone()).collect(),
             shared: SharedSlots::from_feature_map(&map),
             map,
             tables,
@@ -78,10 +82,6 @@ impl LoadedModel {
             fusion,
             dir,
         })
-    }
-
-    pub fn task_names(&self) -> impl Iterator<Item = &str> {
-        self.map.tasks.iter().map(|t| t.name.as_str())
     }
 
     /// The fusion a request asks for, or the model's.

@@ -94,13 +94,11 @@ impl Metrics {
         self.request_seconds.get_or_create(&route).observe(seconds);
     }
 
-    pub fn observe_batch(&self, rows: usize, requests: usize) {
+    /// One model call: the rows and requests it scored, and how long it took.
+    pub fn observe_model_call(&self, rows: usize, requests: usize, took: std::time::Duration) {
         self.batch_rows.observe(rows as f64);
         self.batch_requests.observe(requests as f64);
-    }
-
-    pub fn observe_model_call(&self, seconds: f64) {
-        self.model_seconds.observe(seconds);
+        self.model_seconds.observe(took.as_secs_f64());
     }
 
     pub fn queue_depth(&self) -> &Gauge {
@@ -141,7 +139,7 @@ mod tests {
         metrics.observe_request("/v1/score", 200, 0.003);
         metrics.observe_request("/v1/score", 200, 0.004);
         metrics.observe_request("/v1/score", 503, 0.0001);
-        metrics.observe_batch(500, 1);
+        metrics.observe_model_call(500, 1, std::time::Duration::from_millis(2));
         metrics.set_model("aaaa", "mmoe", "m1");
         metrics.set_model("bbbb", "mmoe", "m2");
         metrics.observe_reload(true);

@@ -60,7 +60,7 @@ impl ScoreResponse {
         fusion: &Fusion,
         predictions: &JobPredictions,
     ) -> Self {
-        let names: std::sync::Arc<[String]> = model.task_names().map(String::from).collect();
+        let names = model.task_names.clone();
         let mut row = vec![0.0f32; names.len()];
         let mut results: Vec<ScoredCandidate> = request
             .candidates

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use burn::tensor::Device;
@@ -219,24 +220,32 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Counts every answer by route and status and times it, whatever route answered (unknown
+/// paths are counted as one route, `unmatched`, so a scanner cannot grow the label set).
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    state.metrics.observe_request(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 async fn score(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let started = Instant::now();
-    let response = match score_request(&state, body).await {
-        Ok(scored) => axum::Json(scored).into_response(),
-        Err(error) => error.into_response(),
-    };
-    state.metrics.observe_request(
-        "/v1/score",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+) -> Result<axum::Json<ScoreResponse>, ApiError> {
+    score_request(&state, body).await.map(axum::Json)
 }
 
 async fn score_request(
@@ -274,11 +283,8 @@ fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     }
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let started = Instant::now();
-    let response = axum::Json(serde_json::json!({"status": "ok"})).into_response();
-    state.metrics.observe_request("/healthz", 200, started.elapsed().as_secs_f64());
-    response
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
 }
 
 #[derive(Serialize)]
@@ -291,7 +297,6 @@ struct Readiness {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let started = Instant::now();
     let model = state.model();
     let ready = state.ready.load(Ordering::SeqCst);
     let body = Readiness {
@@ -299,22 +304,16 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         model_version: model.version.clone(),
         architecture: model.architecture.clone(),
         model_dir: model.dir.display().to_string(),
-        tasks: model.task_names().map(String::from).collect(),
+        tasks: model.task_names.to_vec(),
     };
     let mut response = axum::Json(body).into_response();
     if !ready {
         *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
     }
-    state.metrics.observe_request(
-        "/readyz",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
     response
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    state.metrics.observe_request("/metrics", 200, 0.0);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
 }
 
@@ -337,33 +336,19 @@ pub struct ReloadReport {
 async fn admin_reload(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let started = Instant::now();
-    let result = async {
-        let body = body.map_err(|rejection| body_error(rejection, state.limits.max_body_bytes))?;
-        let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
-            ReloadRequest::default()
-        } else {
-            serde_json::from_slice(&body).map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_request",
-                    format!("reload body: {e}; send {{\"model\": \"DIR\"}} or nothing"),
-                )
-            })?
-        };
-        reload(&state, request.model).await
-    }
-    .await;
-    let response = match result {
-        Ok(report) => axum::Json(report).into_response(),
-        Err(error) => error.into_response(),
+) -> Result<axum::Json<ReloadReport>, ApiError> {
+    let body = body.map_err(|rejection| body_error(rejection, state.limits.max_body_bytes))?;
+    let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReloadRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("reload body: {e}; send {{\"model\": \"DIR\"}} or nothing"),
+            )
+        })?
     };
-    state.metrics.observe_request(
-        "/admin/reload",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+    reload(&state, request.model).await.map(axum::Json)
 }
 
 async fn reload(
