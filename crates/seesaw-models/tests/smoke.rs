@@ -71,6 +71,8 @@ fn every_architecture_trains_and_round_trips() {
     let schema = tiny_schema();
     let tasks = tiny_tasks();
     let device = Device::flex().autodiff();
+    // Seeded so that a failure reproduces; the margin above is what keeps it from failing.
+    device.seed(11);
     let batch = random_batch(&schema, 64, 7);
     let input = ModelInput::from_batch(&batch, &device);
     let dir = tempfile::tempdir().unwrap();
@@ -116,16 +118,18 @@ fn every_architecture_trains_and_round_trips() {
             assert!(names.contains(&"level1/task:watch_ratio"), "{names:?}");
         }
 
-        // A few Adam steps on the fixed batch lower the loss.
+        // Sixty Adam steps on the fixed batch lower the loss. Thirty were too few: PLE's loss fell
+        // only to 0.93x for some initialisations (CI hit one). Over seeds 0..30 the worst ratio
+        // after sixty steps is 0.55 (logistic) and 0.38 (PLE), so 0.8 holds with a margin.
         let mut optim = AdamConfig::new().init();
         let first = value(&loss(&model, &input, &batch, &device));
-        for _ in 0..30 {
+        for _ in 0..60 {
             let l = loss(&model, &input, &batch, &device);
             let grads = GradientsParams::from_grads(l.backward(), &model);
             model = optim.step(1e-2, model, grads);
         }
         let last = value(&loss(&model, &input, &batch, &device));
-        assert!(last < first * 0.9, "{name}: loss {first} -> {last}");
+        assert!(last < first * 0.8, "{name}: loss {first} -> {last}");
 
         // Save -> load (onto the plain device, as serving would) gives identical outputs.
         let path = dir.path().join(format!("{name}.bpk"));
