@@ -112,6 +112,17 @@ fn a_bad_simulator_setting_is_refused_with_its_name() {
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written on failure");
 }
 
+#[test]
+fn serve_refuses_a_zero_count_before_loading_anything() {
+    for flag in ["--workers", "--queue", "--max-connections", "--max-candidates"] {
+        let output =
+            seesaw().args(["serve", "--model", "/nonexistent/model", flag, "0"]).output().unwrap();
+        assert!(!output.status.success(), "{flag} 0 was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag) && stderr.contains("at least 1"), "{stderr}");
+    }
+}
+
 /// The small simulated run with three tasks, two epochs.
 fn tiny_run_config(dir: &std::path::Path) -> PathBuf {
     let tasks = r#"["click", "like", "watch_ratio"]"#;

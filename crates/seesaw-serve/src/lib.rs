@@ -3,11 +3,13 @@
 //!
 //! A request is decoded (`request`), encoded through the model's saved feature map
 //! (`loaded_model`), queued and scored together with concurrent requests (`batcher`), and answered
-//! best first (`response`). `server` holds the routes, reload and shutdown; `metrics` what
-//! Prometheus scrapes. `client` and `loadgen` drive a server from tests and `seesaw bench serve`.
+//! best first (`response`). `server` holds the routes, reload and shutdown; `connections` bounds
+//! how many clients may hold a connection and for how long idle; `metrics` is what Prometheus
+//! scrapes. `client` and `loadgen` drive a server from tests and `seesaw bench serve`.
 
 pub mod batcher;
 pub mod client;
+pub mod connections;
 pub mod error;
 pub mod loaded_model;
 pub mod loadgen;

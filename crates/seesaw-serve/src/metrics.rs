@@ -1,6 +1,6 @@
 //! What `GET /metrics` exposes, in the OpenMetrics text format that Prometheus scrapes: requests
 //! by route and status, request latency, the rows and requests per model batch, the queue depth,
-//! reloads, and which model version is being served.
+//! open connections, reloads, and which model version is being served.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +21,7 @@ pub struct Metrics {
     batch_requests: Histogram,
     model_seconds: Histogram,
     queue_depth: Gauge,
+    open_connections: Gauge,
     reloads: Family<Labels, Counter>,
     model_info: Family<Labels, Gauge>,
 }
@@ -65,6 +66,12 @@ impl Metrics {
         );
         let queue_depth = Gauge::default();
         registry.register("queue_depth", "Requests waiting to be scored", queue_depth.clone());
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Client connections open now (bounded by --max-connections)",
+            open_connections.clone(),
+        );
         let reloads = Family::<Labels, Counter>::default();
         registry.register("model_reloads", "Model reloads, by outcome", reloads.clone());
         let model_info = Family::<Labels, Gauge>::default();
@@ -81,6 +88,7 @@ impl Metrics {
             batch_requests,
             model_seconds,
             queue_depth,
+            open_connections,
             reloads,
             model_info,
         }
@@ -103,6 +111,10 @@ impl Metrics {
 
     pub fn queue_depth(&self) -> &Gauge {
         &self.queue_depth
+    }
+
+    pub fn open_connections(&self) -> &Gauge {
+        &self.open_connections
     }
 
     pub fn observe_reload(&self, ok: bool) {

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::batcher::{Batcher, BatcherConfig, BatcherWorkers};
+use crate::connections::{ConnectionLimits, LimitedListener};
 use crate::error::{ApiError, ServeError};
 use crate::loaded_model::{LoadedModel, ModelSource};
 use crate::metrics::{self, Metrics};
@@ -41,6 +42,7 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     pub limits: RequestLimits,
     pub batcher: BatcherConfig,
+    pub connections: ConnectionLimits,
     /// How long a request may wait for its scores before it is answered 503.
     pub request_timeout: Duration,
 }
@@ -52,6 +54,7 @@ impl ServeConfig {
             addr,
             limits: RequestLimits::default(),
             batcher: BatcherConfig::default(),
+            connections: ConnectionLimits::default(),
             request_timeout: Duration::from_secs(10),
         }
     }
@@ -126,6 +129,11 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
     let addr = listener
         .local_addr()
         .map_err(|cause| ServeError::Io { context: "reading the bound address".into(), cause })?;
+    let listener = LimitedListener::new(
+        listener,
+        config.connections,
+        state.metrics.open_connections().clone(),
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
     let task = tokio::spawn(async move {

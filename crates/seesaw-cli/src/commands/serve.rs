@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use seesaw_serve::batcher::BatcherConfig;
+use seesaw_serve::connections::ConnectionLimits;
 use seesaw_serve::{ModelSource, RequestLimits, ServeConfig};
 
 #[derive(Args, Debug, Clone)]
@@ -33,26 +34,41 @@ pub struct ServeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ServeTuning {
     /// Most candidates one request may carry.
-    #[arg(long, default_value_t = RequestLimits::default().max_candidates)]
+    #[arg(long, default_value_t = RequestLimits::default().max_candidates, value_parser = at_least_one)]
     pub max_candidates: usize,
     /// Largest request body, in bytes.
-    #[arg(long, default_value_t = RequestLimits::default().max_body_bytes)]
+    #[arg(long, default_value_t = RequestLimits::default().max_body_bytes, value_parser = at_least_one)]
     pub max_body_bytes: usize,
     /// Requests that may wait to be scored; beyond that the server answers 503.
-    #[arg(long, default_value_t = BatcherConfig::default().queue_capacity)]
+    #[arg(long, default_value_t = BatcherConfig::default().queue_capacity, value_parser = at_least_one)]
     pub queue: usize,
     /// Rows after which a model batch takes no more requests.
-    #[arg(long, default_value_t = BatcherConfig::default().max_batch_rows)]
+    #[arg(long, default_value_t = BatcherConfig::default().max_batch_rows, value_parser = at_least_one)]
     pub max_batch_rows: usize,
     /// How long, in microseconds, a batch waits for more requests after its first.
     #[arg(long, default_value_t = BatcherConfig::default().max_wait.as_micros() as u64)]
     pub max_wait_us: u64,
     /// Threads running the model.
-    #[arg(long, default_value_t = BatcherConfig::default().workers)]
+    #[arg(long, default_value_t = BatcherConfig::default().workers, value_parser = at_least_one)]
     pub workers: usize,
     /// A request not scored within this many milliseconds is answered 503.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Client connections open at once; further clients wait to be accepted.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections, value_parser = at_least_one)]
+    pub max_connections: usize,
+    /// Seconds a connection may sit without sending or taking a byte before it is closed.
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    pub idle_timeout_s: u64,
+}
+
+/// A count that must be at least 1: zero workers, connections or candidates would serve nothing.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl ServeTuning {
@@ -68,6 +84,10 @@ impl ServeTuning {
             workers: self.workers,
         };
         config.request_timeout = Duration::from_millis(self.timeout_ms);
+        config.connections = ConnectionLimits {
+            max_connections: self.max_connections,
+            idle_timeout: Duration::from_secs(self.idle_timeout_s),
+        };
     }
 }
 

@@ -1,0 +1,135 @@
+//! Bounds on client connections: how many may be open at once, and how long one may sit without
+//! sending or taking a byte. Without them a client that opens sockets and never finishes a request
+//! holds file descriptors and memory for as long as it likes; the request queue's 503 never sees it.
+//!
+//! At the limit the server stops accepting: new connections wait in the kernel's backlog until
+//! one closes, rather than being accepted and dropped. A connection idle longer than the timeout
+//! (reading or writing) is closed; between requests a keep-alive connection counts as idle.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::serve::Listener;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_io_timeout::TimeoutStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once; the next waits in the backlog.
+    pub max_connections: usize,
+    /// A connection that neither sends nor takes a byte for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self { max_connections: 1024, idle_timeout: Duration::from_secs(60) }
+    }
+}
+
+/// A TCP listener that hands out at most `max_connections` connections at a time, each with
+/// read and write timeouts.
+pub struct LimitedListener {
+    inner: TcpListener,
+    permits: Arc<Semaphore>,
+    idle_timeout: Duration,
+    open: Gauge,
+}
+
+impl LimitedListener {
+    /// `open` is the gauge that counts connections open now (`seesaw_open_connections`).
+    pub fn new(inner: TcpListener, limits: ConnectionLimits, open: Gauge) -> Self {
+        Self {
+            inner,
+            permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            idle_timeout: limits.idle_timeout,
+            open,
+        }
+    }
+}
+
+impl Listener for LimitedListener {
+    type Io = LimitedConnection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore stays open");
+        // axum's accept retries transient errors (such as running out of descriptors) itself.
+        let (stream, addr) = Listener::accept(&mut self.inner).await;
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_read_timeout(Some(self.idle_timeout));
+        stream.set_write_timeout(Some(self.idle_timeout));
+        self.open.inc();
+        let connection = LimitedConnection {
+            stream: Box::pin(stream),
+            _permit: permit,
+            open: self.open.clone(),
+        };
+        (connection, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// One accepted connection; closing it (dropping it) frees its place under the limit.
+pub struct LimitedConnection {
+    stream: Pin<Box<TimeoutStream<TcpStream>>>,
+    _permit: OwnedSemaphorePermit,
+    open: Gauge,
+}
+
+impl Drop for LimitedConnection {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+impl AsyncRead for LimitedConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.stream.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.as_mut().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.as_mut().poll_shutdown(cx)
+    }
+}
