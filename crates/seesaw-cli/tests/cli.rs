@@ -121,6 +121,12 @@ fn serve_refuses_a_zero_count_before_loading_anything() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(flag) && stderr.contains("at least 1"), "{stderr}");
     }
+    let output = seesaw()
+        .args(["serve", "--model", "/nonexistent/model", "--idle-timeout-s", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "an idle timeout of 0 s was accepted");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--idle-timeout-s"));
 }
 
 /// The small simulated run with three tasks, two epochs.

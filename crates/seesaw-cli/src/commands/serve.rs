@@ -58,7 +58,11 @@ pub struct ServeTuning {
     #[arg(long, default_value_t = ConnectionLimits::default().max_connections, value_parser = at_least_one)]
     pub max_connections: usize,
     /// Seconds a connection may sit without sending or taking a byte before it is closed.
-    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    #[arg(
+        long,
+        default_value_t = ConnectionLimits::default().idle_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub idle_timeout_s: u64,
 }
 
