@@ -11,8 +11,12 @@
 //! the request's for that candidate. `fusion` replaces the model's fusion for this request.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use seesaw_data::feature_map::FeatureValue;
 use seesaw_train::fusion::FusionConfig;
@@ -25,8 +29,9 @@ pub struct ScoreRequest {
     pub user_id: Id,
     #[serde(default)]
     pub context: Context,
+    #[serde(deserialize_with = "candidate_objects")]
     pub candidates: Vec<Candidate>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "fusion_object")]
     pub fusion: Option<FusionConfig>,
 }
 
@@ -36,6 +41,40 @@ pub struct Candidate {
     pub video_id: Id,
     #[serde(default)]
     pub context: Context,
+}
+
+/// Reads a `T` only from a JSON object. serde's derive also takes a struct written positionally
+/// as an array (`[17, {}, [[5]]]`), which no client means to send and which made some arrays a
+/// 400 "trailing characters" instead of a 422.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(PhantomData)).map(ObjectOnly)
+    }
+}
+
+fn candidate_objects<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Candidate>, D::Error> {
+    let candidates = Vec::<ObjectOnly<Candidate>>::deserialize(d)?;
+    Ok(candidates.into_iter().map(|c| c.0).collect())
+}
+
+fn fusion_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FusionConfig>, D::Error> {
+    Ok(Option::<ObjectOnly<FusionConfig>>::deserialize(d)?.map(|f| f.0))
 }
 
 /// Context features by name (log-level features such as `tab`).
@@ -140,15 +179,16 @@ pub fn decode(body: &[u8], limits: &RequestLimits) -> Result<ScoreRequest, ApiEr
             "the body is empty; send a JSON object",
         ));
     }
-    let request: ScoreRequest = serde_json::from_str(text).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => ApiError::unprocessable("invalid_request", e.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"))
+    let ObjectOnly(request) =
+        serde_json::from_str::<ObjectOnly<ScoreRequest>>(text).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => ApiError::unprocessable("invalid_request", e.to_string()),
+                Category::Syntax | Category::Eof | Category::Io => {
+                    ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"))
+                }
             }
-        }
-    })?;
+        })?;
     if request.candidates.is_empty() {
         return Err(ApiError::unprocessable(
             "no_candidates",
@@ -199,7 +239,7 @@ mod tests {
 
     #[test]
     fn each_mistake_has_its_status_and_code() {
-        let cases: [(&[u8], u16, &str); 12] = [
+        let cases: [(&[u8], u16, &str); 17] = [
             (b"{\"user_id\": 1, \"candidates\": [", 400, "malformed_json"),
             (b"", 400, "malformed_json"),
             (b"\xff\xfe{}", 400, "invalid_utf8"),
@@ -208,6 +248,11 @@ mod tests {
             (br#"{"user_id": "", "candidates": [{"video_id": 1}]}"#, 422, "invalid_request"),
             (br#"{"user_id": 1, "candidates": [{"video": 1}]}"#, 422, "invalid_request"),
             (br#"{"user_id": 1, "candidates": {"video_id": 1}}"#, 422, "invalid_request"),
+            (br#"{"user_id": 1, "candidates": [[1]]}"#, 422, "invalid_request"),
+            (br#"{"user_id": 1, "candidates": [[1, {}, 2]]}"#, 422, "invalid_request"),
+            (br#"[1, {}, [{"video_id": 1}]]"#, 422, "invalid_request"),
+            (br#"{"user_id": 1, "candidates": [{"video_id": 1}], "fusion": ["weighted_sum"]}"#, 422, "invalid_request"),
+            (br#"{"user_id": 1, "candidates": [{"video_id": 1}], "fusion": {"method": 1}}"#, 422, "invalid_request"),
             (br#"{"user_id": 1, "candidates": [], "extra": 1}"#, 422, "invalid_request"),
             (br#"{"user_id": 1, "candidates": []}"#, 422, "no_candidates"),
             (

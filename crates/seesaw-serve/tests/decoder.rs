@@ -6,8 +6,9 @@
 //!
 //! Where a body is valid JSON the test goes further and compares `decode` with a small reference
 //! decoder written against `serde_json::Value` (`model_request`), which spells out what the wire
-//! format accepts. It records two serde_json quirks that make some *valid* JSON a 400
-//! `malformed_json` rather than a 422 `invalid_request` (see `Fault::Syntax`).
+//! format accepts: objects only where a struct belongs, a fusion method as a string. A body that
+//! serde_json parses but that has the wrong shape is always a 422 `invalid_request`; only a body
+//! it cannot parse is a 400 `malformed_json`.
 //!
 //! Failure persistence is off so that a failing run writes no regression file next to this one;
 //! a case found that way belongs in `known_inputs` below.
@@ -186,24 +187,17 @@ fn expect_error(
 // ---------------------------------------------------------------------------------------------
 // The reference decoder: what `decode` should make of a body that is valid JSON.
 
-/// Why the reference rejects a valid JSON document.
+/// Why the reference rejects a valid JSON document. There is one reason: well-formed JSON of the
+/// wrong shape is always a 422, never a 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     /// A value of the wrong shape or type: serde_json's `Data` category, 422 `invalid_request`.
     Shape,
-    /// serde_json reports a *syntax* error for valid JSON, so `decode` answers 400
-    /// `malformed_json`. This happens (1) when `fusion.method` is not a string or an object:
-    /// serde_json's `deserialize_enum` says "expected value" for `"method": 1`, `null`, `[..]`,
-    /// `{}`, or `{"weighted_sum": null, "x": 1}`; and (2) when a struct written positionally as an
-    /// array has too many elements ("trailing characters"), e.g. a candidate `[5, {}, 6]`.
-    Syntax,
 }
 
 type Model<T> = Result<T, Fault>;
 
-/// serde derive accepts a struct either as an object or positionally as an array; in array form
-/// missing trailing `#[serde(default)]` fields take their defaults and extra elements are a
-/// syntax error.
+/// Objects only: an array where an object belongs is a wrong shape like any other.
 fn model_request(value: &Value) -> Model<ScoreRequest> {
     match value {
         Value::Object(map) => {
@@ -225,18 +219,6 @@ fn model_request(value: &Value) -> Model<ScoreRequest> {
                 candidates: candidates.ok_or(Fault::Shape)?,
                 fusion: fusion.flatten(),
             })
-        }
-        Value::Array(items) => {
-            let mut items = items.iter();
-            let user_id = model_id(items.next().ok_or(Fault::Shape)?)?;
-            // Without a third element `candidates` is missing: a shape error either way.
-            let context = model_context(items.next().ok_or(Fault::Shape)?)?;
-            let candidates = model_candidates(items.next().ok_or(Fault::Shape)?)?;
-            let fusion = items.next().map(model_fusion).transpose()?.flatten();
-            if items.next().is_some() {
-                return Err(Fault::Syntax);
-            }
-            Ok(ScoreRequest { user_id, context, candidates, fusion })
         }
         _ => Err(Fault::Shape),
     }
@@ -289,15 +271,6 @@ fn model_candidate(value: &Value) -> Model<Candidate> {
                 context: context.unwrap_or_default(),
             })
         }
-        Value::Array(items) => {
-            let mut items = items.iter();
-            let video_id = model_id(items.next().ok_or(Fault::Shape)?)?;
-            let context = items.next().map(model_context).transpose()?.unwrap_or_default();
-            if items.next().is_some() {
-                return Err(Fault::Syntax);
-            }
-            Ok(Candidate { video_id, context })
-        }
         _ => Err(Fault::Shape),
     }
 }
@@ -317,47 +290,17 @@ fn model_fusion(value: &Value) -> Model<Option<FusionConfig>> {
                 }
             }
         }
-        Value::Array(items) => {
-            let mut items = items.iter();
-            if let Some(value) = items.next() {
-                config.method = model_method(value)?;
-            }
-            if let Some(value) = items.next() {
-                config.weights = model_numbers(value)?;
-            }
-            if let Some(value) = items.next() {
-                config.demote = model_numbers(value)?;
-            }
-            if items.next().is_some() {
-                return Err(Fault::Syntax);
-            }
-        }
         _ => return Err(Fault::Shape),
     }
     Ok(Some(config))
 }
 
-/// A unit enum: a string, or serde's externally tagged form `{"weighted_sum": null}`.
+/// A method is a string naming one.
 fn model_method(value: &Value) -> Model<FusionMethod> {
-    let variant = |name: &str| match name {
-        "weighted_sum" => Ok(FusionMethod::WeightedSum),
-        "weighted_product" => Ok(FusionMethod::WeightedProduct),
+    match value.as_str() {
+        Some("weighted_sum") => Ok(FusionMethod::WeightedSum),
+        Some("weighted_product") => Ok(FusionMethod::WeightedProduct),
         _ => Err(Fault::Shape),
-    };
-    match value {
-        Value::String(s) => variant(s),
-        Value::Object(map) => {
-            let (name, content) = map.iter().next().ok_or(Fault::Syntax)?;
-            let method = variant(name)?;
-            if !content.is_null() {
-                return Err(Fault::Shape);
-            }
-            if map.len() > 1 {
-                return Err(Fault::Syntax);
-            }
-            Ok(method)
-        }
-        _ => Err(Fault::Syntax),
     }
 }
 
@@ -384,7 +327,6 @@ fn check_against_model(
     } else {
         match model_request(value) {
             Err(Fault::Shape) => Err((422, "invalid_request")),
-            Err(Fault::Syntax) => Err((400, "malformed_json")),
             Ok(r) if r.candidates.is_empty() => Err((422, "no_candidates")),
             Ok(r) if r.candidates.len() > limits.max_candidates => {
                 Err((422, "too_many_candidates"))
@@ -1137,24 +1079,28 @@ type Expected = Result<(), (u16, &'static str)>;
 #[test]
 fn known_inputs() {
     let cases: &[(&str, Expected)] = &[
-        // Structs may be written positionally, as serde allows.
-        (r#"[1, {}, [[5]]]"#, Ok(())),
-        (r#"{"user_id": 1, "candidates": [[5, {"tab": 1}]], "fusion": []}"#, Ok(())),
-        // ... but one element too many is reported as a syntax error, though it is valid JSON.
-        (r#"[1, {}, [[5]], null, 0]"#, Err((400, "malformed_json"))),
-        (r#"{"user_id": 1, "candidates": [[5, {}, 6]]}"#, Err((400, "malformed_json"))),
-        // The method may be tagged; a method that is not a string or an object is a "syntax" error.
+        // Objects only: serde's positional array form of a struct is refused, whatever its length.
+        (r#"[1, {}, [{"video_id": 5}]]"#, Err((422, "invalid_request"))),
+        (r#"[1, {}, [[5]], null, 0]"#, Err((422, "invalid_request"))),
+        (r#"{"user_id": 1, "candidates": [[5, {"tab": 1}]]}"#, Err((422, "invalid_request"))),
+        (r#"{"user_id": 1, "candidates": [[5, {}, 6]]}"#, Err((422, "invalid_request"))),
+        (
+            r#"{"user_id": 1, "candidates": [{"video_id": 5}], "fusion": []}"#,
+            Err((422, "invalid_request")),
+        ),
+        (r#"{"user_id": 1, "candidates": [{"video_id": 5}], "fusion": null}"#, Ok(())),
+        // The method is a string; anything else is a wrong shape (422), not a syntax error.
         (
             r#"{"user_id": 1, "candidates": [{"video_id": 5}], "fusion": {"method": {"weighted_sum": null}}}"#,
-            Ok(()),
+            Err((422, "invalid_request")),
         ),
         (
             r#"{"user_id": 1, "candidates": [{"video_id": 5}], "fusion": {"method": 1}}"#,
-            Err((400, "malformed_json")),
+            Err((422, "invalid_request")),
         ),
         (
             r#"{"user_id": 1, "candidates": [{"video_id": 5}], "fusion": {"method": null}}"#,
-            Err((400, "malformed_json")),
+            Err((422, "invalid_request")),
         ),
         (
             r#"{"user_id": 1, "candidates": [{"video_id": 5}], "fusion": {"method": "mean"}}"#,
@@ -1199,21 +1145,28 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let depth = 100_000;
     let nested =
         |open: &str, close: &str| format!("{}1{}", open.repeat(depth), close.repeat(depth));
-    let bodies = [
-        nested("[", "]"),
+    // Nesting inside a value that is read whole (an id, a context value) meets serde_json's
+    // recursion limit (128), which reports valid but deep JSON as a syntax error.
+    let too_deep = [
         nested("{\"user_id\":", "}"),
         format!("{{\"user_id\": {}, \"candidates\": [{{\"video_id\": 1}}]}}", nested("[", "]")),
         format!(
             "{{\"user_id\": 1, \"context\": {{\"x\": {}}}, \"candidates\": [{{\"video_id\": 1}}]}}",
             nested("{\"a\":", "}")
         ),
-        format!("{{\"user_id\": 1, \"candidates\": {}}}", nested("[", "]")),
     ];
-    for body in bodies {
+    for body in too_deep {
         assert!(body.len() <= limits.max_body_bytes);
         let error = decode(body.as_bytes(), &limits).unwrap_err();
-        // serde_json's recursion limit (128) reports valid but deep JSON as a syntax error.
         assert_eq!((error.status, error.code), (400, "malformed_json"), "{}", error.message);
         assert!(error.message.contains("recursion limit"), "{}", error.message);
+    }
+    // Nesting where an object belongs (the request, a candidate) is refused at its first bracket.
+    let wrong_shape =
+        [nested("[", "]"), format!("{{\"user_id\": 1, \"candidates\": {}}}", nested("[", "]"))];
+    for body in wrong_shape {
+        let error = decode(body.as_bytes(), &limits).unwrap_err();
+        assert_eq!((error.status, error.code), (422, "invalid_request"), "{}", error.message);
+        assert!(error.message.contains("expected a JSON object"), "{}", error.message);
     }
 }

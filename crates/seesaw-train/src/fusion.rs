@@ -16,14 +16,31 @@ use seesaw_data::feature_map::{TaskInfo, TaskKind};
 /// every other task (and a negative weight does not divide by zero).
 pub const PRODUCT_FLOOR: f64 = 1e-6;
 
+/// Written as a plain string. Deserialised through `TryFrom<String>` rather than serde's enum
+/// support, which would also take `{"weighted_sum": null}` and answer anything but a string or
+/// an object with a JSON *syntax* error ("expected value") although the JSON is well formed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum FusionMethod {
     /// Σ_k w_k · s_k.
     #[default]
     WeightedSum,
     /// Π_k max(s_k, PRODUCT_FLOOR)^w_k.
     WeightedProduct,
+}
+
+impl TryFrom<String> for FusionMethod {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.as_str() {
+            "weighted_sum" => Ok(FusionMethod::WeightedSum),
+            "weighted_product" => Ok(FusionMethod::WeightedProduct),
+            other => Err(format!(
+                "unknown fusion method {other:?}; expected \"weighted_sum\" or \"weighted_product\""
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
