@@ -301,35 +301,11 @@ fn split_multi<'a>(cell: &'a str, separator: &'a str) -> impl Iterator<Item = &'
 impl FittedFeature {
     /// Encodes row `row` of `raw` (the same feature's raw values) into `out`.
     pub fn encode(&self, raw: &RawFeature, row: usize, out: &mut EncodedParts) {
-        match (&self.encoding, &raw.values) {
-            (Encoding::Categorical { vocabulary }, RawValues::Tokens { tokens, values }) => {
-                out.categorical.push(vocabulary.index(tokens.token(values[row])))
+        match &raw.values {
+            RawValues::Tokens { tokens, values } => {
+                self.encode_text(tokens.token(values[row]), out)
             }
-            (Encoding::OneHot { vocabulary }, RawValues::Tokens { tokens, values }) => {
-                let hot = vocabulary.index(tokens.token(values[row])) as usize;
-                out.dense.extend(
-                    (0..vocabulary.cardinality()).map(|i| if i == hot { 1.0 } else { 0.0 }),
-                );
-            }
-            (
-                Encoding::Multi { vocabulary, separator, max_len },
-                RawValues::Tokens { tokens, values },
-            ) => {
-                let start = out.multi.len();
-                out.multi.extend(
-                    split_multi(tokens.token(values[row]), separator)
-                        .take(*max_len)
-                        .map(|p| vocabulary.index(p)),
-                );
-                out.multi.resize(start + max_len, 0);
-            }
-            (Encoding::Numeric { numeric }, RawValues::Numbers(values)) => {
-                out.dense.push(numeric.dense(values[row]))
-            }
-            (Encoding::Bucketized { numeric }, RawValues::Numbers(values)) => {
-                out.categorical.push(numeric.bucket(values[row]))
-            }
-            _ => unreachable!("feature '{}' is encoded from values of its own kind", self.name),
+            RawValues::Numbers(values) => self.encode_number(values[row], out),
         }
     }
 
@@ -342,15 +318,35 @@ impl FittedFeature {
         value: FeatureValue<'_>,
         out: &mut EncodedParts,
     ) -> Result<(), String> {
-        let number_text;
-        let text = match value {
-            FeatureValue::Text(text) => text,
-            FeatureValue::Number(v) => {
-                number_text = v.to_string();
-                &number_text
-            }
-            FeatureValue::Missing => "",
-        };
+        if self.reads_numbers() {
+            self.encode_number(number_of(value)?, out);
+            return Ok(());
+        }
+        match value {
+            FeatureValue::Text(text) => self.encode_text(text, out),
+            FeatureValue::Number(v) => self.encode_text(&v.to_string(), out),
+            FeatureValue::Missing => self.encode_text("", out),
+        }
+        Ok(())
+    }
+
+    /// The encoding of a missing value (an id absent from its side table): what an empty cell
+    /// gives.
+    pub fn encode_missing(&self, out: &mut EncodedParts) {
+        if self.reads_numbers() {
+            self.encode_number(f32::NAN, out)
+        } else {
+            self.encode_text("", out)
+        }
+    }
+
+    /// Whether the table readers hand this feature numbers (numeric, bucketized) or text.
+    fn reads_numbers(&self) -> bool {
+        matches!(self.encoding, Encoding::Numeric { .. } | Encoding::Bucketized { .. })
+    }
+
+    /// One text cell of a categorical, one-hot or multi-valued feature; "" is the empty cell.
+    fn encode_text(&self, text: &str, out: &mut EncodedParts) {
         match &self.encoding {
             Encoding::Categorical { vocabulary } => out.categorical.push(vocabulary.index(text)),
             Encoding::OneHot { vocabulary } => {
@@ -366,27 +362,18 @@ impl FittedFeature {
                 );
                 out.multi.resize(start + max_len, 0);
             }
-            Encoding::Numeric { numeric } => out.dense.push(numeric.dense(number_of(value)?)),
-            Encoding::Bucketized { numeric } => {
-                out.categorical.push(numeric.bucket(number_of(value)?))
+            Encoding::Numeric { .. } | Encoding::Bucketized { .. } => {
+                unreachable!("feature '{}' is encoded from numbers, not text", self.name)
             }
         }
-        Ok(())
     }
 
-    /// The encoding of a missing value (an id absent from its side table).
-    pub fn encode_missing(&self, out: &mut EncodedParts) {
+    /// One number of a numeric or bucketized feature; NaN is the empty cell.
+    fn encode_number(&self, value: f32, out: &mut EncodedParts) {
         match &self.encoding {
-            Encoding::Categorical { vocabulary } => out.categorical.push(vocabulary.index("")),
-            Encoding::OneHot { vocabulary } => {
-                let hot = vocabulary.index("") as usize;
-                out.dense.extend(
-                    (0..vocabulary.cardinality()).map(|i| if i == hot { 1.0 } else { 0.0 }),
-                );
-            }
-            Encoding::Multi { max_len, .. } => out.multi.extend(std::iter::repeat_n(0, *max_len)),
-            Encoding::Numeric { numeric } => out.dense.push(numeric.dense(f32::NAN)),
-            Encoding::Bucketized { .. } => out.categorical.push(0),
+            Encoding::Numeric { numeric } => out.dense.push(numeric.dense(value)),
+            Encoding::Bucketized { numeric } => out.categorical.push(numeric.bucket(value)),
+            _ => unreachable!("feature '{}' is encoded from text, not numbers", self.name),
         }
     }
 }
@@ -422,6 +409,12 @@ mod tests {
         (out.categorical, out.dense, out.multi)
     }
 
+    fn encoded_missing(fitted: &FittedFeature) -> (Vec<u32>, Vec<f32>, Vec<u32>) {
+        let mut out = EncodedParts::default();
+        fitted.encode_missing(&mut out);
+        (out.categorical, out.dense, out.multi)
+    }
+
     #[test]
     fn a_request_value_encodes_like_the_same_table_cell() {
         let cells = ["1", "2", "", "1", "7"];
@@ -437,6 +430,9 @@ mod tests {
                 let value =
                     if cell.is_empty() { FeatureValue::Missing } else { FeatureValue::Text(cell) };
                 assert_eq!(encoded_by_value(&fitted, value), encoded_by_table(&fitted, &raw, row));
+                if cell.is_empty() {
+                    assert_eq!(encoded_missing(&fitted), encoded_by_table(&fitted, &raw, row));
+                }
             }
             // A JSON number for a categorical feature is its text.
             assert_eq!(
@@ -456,6 +452,7 @@ mod tests {
                 let by_table = encoded_by_table(&fitted, &raw, row);
                 if v.is_nan() {
                     assert_eq!(encoded_by_value(&fitted, FeatureValue::Missing), by_table);
+                    assert_eq!(encoded_missing(&fitted), by_table);
                     assert_eq!(encoded_by_value(&fitted, FeatureValue::Text(" ")), by_table);
                 } else {
                     assert_eq!(encoded_by_value(&fitted, FeatureValue::Number(v.into())), by_table);
