@@ -29,11 +29,17 @@ impl ApiError {
         Self::new(422, code, message)
     }
 
-    pub fn payload_too_large(bytes: usize, limit: usize) -> Self {
+    /// 413 `body_too_large`; `bytes` is the body's size where it is known (axum's limit stops
+    /// reading at the limit, so it is not).
+    pub fn body_too_large(bytes: Option<usize>, limit: usize) -> Self {
+        let size = match bytes {
+            Some(bytes) => format!("{bytes} bytes"),
+            None => "larger".to_string(),
+        };
         Self::new(
             413,
             "body_too_large",
-            format!("the body is {bytes} bytes, more than this server's limit of {limit}"),
+            format!("the body is {size}, more than this server's limit of {limit} bytes"),
         )
     }
 

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use burn::tensor::Device;
 use seesaw_data::batch::{Batch, BatchBuilder, RowInputs};
@@ -34,7 +33,6 @@ pub struct LoadedModel {
     /// A fingerprint of the manifest and weights: changes whenever the model does.
     pub version: String,
     pub architecture: String,
-    pub loaded_at: SystemTime,
     pub map: FeatureMap,
     pub schema: FeatureSchema,
     /// The task names in model order, built once: every response names them.
@@ -71,7 +69,6 @@ impl LoadedModel {
         Ok(Self {
             version,
             architecture: manifest.architecture,
-            loaded_at: SystemTime::now(),
             schema: map.schema(),
             task_names: map.tasks.iter().map(|t| t.name.clone()).collect(),
             shared: SharedSlots::from_feature_map(&map),

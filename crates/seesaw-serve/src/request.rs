@@ -165,7 +165,7 @@ impl Default for RequestLimits {
 /// names are checked against the model when the request is encoded.
 pub fn decode(body: &[u8], limits: &RequestLimits) -> Result<ScoreRequest, ApiError> {
     if body.len() > limits.max_body_bytes {
-        return Err(ApiError::payload_too_large(body.len(), limits.max_body_bytes));
+        return Err(ApiError::body_too_large(Some(body.len()), limits.max_body_bytes));
     }
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::bad_request(

@@ -281,11 +281,7 @@ async fn score_request(
 
 fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            413,
-            "body_too_large",
-            format!("the body is larger than this server's limit of {limit} bytes"),
-        )
+        ApiError::body_too_large(None, limit)
     } else {
         ApiError::new(rejection.status().as_u16(), "unreadable_body", rejection.body_text())
     }
