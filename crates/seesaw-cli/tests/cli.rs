@@ -150,7 +150,8 @@ fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
     }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["evaluated_on"], "test");
+    assert_eq!(manifest["format_version"], 2);
+    assert_eq!(manifest["training"]["evaluated_on"], "test");
 
     // The test part is the last simulated day: score exactly those rows with `seesaw eval`.
     let log = std::fs::read_to_string(model.join("simulator/log_standard_sim.csv")).unwrap();
@@ -175,13 +176,15 @@ fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
     for (task, metrics) in ["click", "like"].iter().map(|t| (t, ["auc", "gauc", "logloss"])) {
         for metric in metrics {
             let a = eval["tasks"][task][metric].as_f64().unwrap();
-            let b = manifest["evaluation"]["tasks"][task][metric].as_f64().unwrap();
+            let b = manifest["training"]["evaluation"]["tasks"][task][metric].as_f64().unwrap();
             assert!((a - b).abs() < 1e-6, "{task} {metric}: eval {a} vs train {b}");
         }
     }
     let rmse = eval["tasks"]["watch_ratio"]["rmse"].as_f64().unwrap();
     assert!(
-        (rmse - manifest["evaluation"]["tasks"]["watch_ratio"]["rmse"].as_f64().unwrap()).abs()
+        (rmse
+            - manifest["training"]["evaluation"]["tasks"]["watch_ratio"]["rmse"].as_f64().unwrap())
+        .abs()
             < 1e-6
     );
 
@@ -330,4 +333,22 @@ fn compare_writes_reports_and_plots() {
         let widths: Vec<usize> = table.lines().map(|l| l.matches('|').count()).collect();
         assert!(widths.iter().all(|&w| w == widths[0]), "ragged table:\n{table}");
     }
+}
+
+#[test]
+fn a_model_directory_from_before_the_model_contract_is_refused_with_a_hint_to_retrain() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_tiny_model(dir.path());
+    // The manifest as version 1 wrote it: the run config and evaluation at the top level.
+    let path = model.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["format_version"] = 1.into();
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let log = model.join("simulator/log_standard_sim.csv");
+    let output =
+        seesaw().args(["eval", "--model"]).arg(&model).arg("--log").arg(&log).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("manifest version 1") && stderr.contains("retrain"), "{stderr}");
 }

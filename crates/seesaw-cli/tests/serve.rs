@@ -4,16 +4,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use common::{MMOE, SHARED_BOTTOM, seesaw, train_small_model};
+use common::{
+    MMOE, SHARED_BOTTOM, Server, compare_served_with_eval, eval_predictions, log_rows,
+    train_small_model,
+};
 use seesaw_serve::batcher::BatcherConfig;
 use seesaw_serve::client::HttpClient;
 use seesaw_serve::loadgen::{LoadPlan, run_load};
@@ -41,119 +42,31 @@ async fn post(client: &mut HttpClient, path: &str, body: impl Into<Bytes>) -> (u
     (response.status, value)
 }
 
-/// The simulated log's rows as (user_id, video_id, tab), in file order.
-fn log_rows(model: &Path) -> Vec<(String, String, String)> {
-    let mut reader = csv::Reader::from_path(model.join("simulator/log_standard_sim.csv")).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (user, video, tab) = (column("user_id"), column("video_id"), column("tab"));
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[user].to_string(), r[video].to_string(), r[tab].to_string())
-        })
-        .collect()
-}
-
 #[test]
 fn served_predictions_equal_eval_and_sigterm_stops_the_server_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let model = train_small_model(dir.path(), "model", 0, MMOE);
     let log = model.join("simulator/log_standard_sim.csv");
-    let predictions = dir.path().join("predictions.csv");
-    let output = seesaw()
-        .args(["eval", "--model"])
-        .arg(&model)
-        .arg("--log")
-        .arg(&log)
-        .arg("--predictions")
-        .arg(&predictions)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let mut reader = csv::Reader::from_path(&predictions).unwrap();
-    let tasks: Vec<String> = reader.headers().unwrap().iter().skip(3).map(String::from).collect();
+    let (tasks, expected) = eval_predictions(&model, &log, &dir.path().join("predictions.csv"));
     assert_eq!(tasks, ["click", "like", "hate", "watch_ratio"]);
-    let expected: Vec<Vec<f64>> = reader
-        .records()
-        .map(|r| r.unwrap().iter().skip(3).map(|v| v.parse().unwrap()).collect())
-        .collect();
     let rows = log_rows(&model);
     assert_eq!(rows.len(), expected.len(), "the simulated log loses no row to cleaning");
 
-    let mut server = seesaw()
-        .args(["serve", "--addr", "127.0.0.1:0", "--model"])
-        .arg(&model)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr: SocketAddr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "the server exited before listening");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-
     // The first 1,500 rows, one request per user (at most 200 candidates each), every candidate
     // with its own row's context: the same rows eval scored.
-    let compared = runtime().block_on(async {
-        let mut client = HttpClient::connect(addr).await.unwrap();
-        let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, (user, _, _)) in rows.iter().enumerate().take(1500) {
-            by_user.entry(user.as_str()).or_default().push(i);
-        }
-        let mut compared = 0;
-        let mut worst = 0.0f64;
-        for (user, indices) in by_user {
-            for chunk in indices.chunks(200) {
-                let candidates: Vec<Value> = chunk
-                    .iter()
-                    .map(|&i| json!({"video_id": rows[i].1, "context": {"tab": rows[i].2}}))
-                    .collect();
-                let body = json!({"user_id": user, "candidates": candidates}).to_string();
-                let (status, answer) = post(&mut client, "/v1/score", body).await;
-                assert_eq!(status, 200, "{answer}");
-                let results = answer["results"].as_array().unwrap();
-                assert_eq!(results.len(), chunk.len());
-                let scores: Vec<f64> =
-                    results.iter().map(|r| r["fused_score"].as_f64().unwrap()).collect();
-                assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted best first");
-                for result in results {
-                    let row = chunk[result["index"].as_u64().unwrap() as usize];
-                    assert_eq!(result["video_id"], rows[row].1);
-                    for (k, task) in tasks.iter().enumerate() {
-                        let served = result["predictions"][task].as_f64().unwrap();
-                        let difference = (served - expected[row][k]).abs();
-                        worst = worst.max(difference);
-                        assert!(
-                            difference < 1e-6,
-                            "row {row} {task}: served {served}, eval {}",
-                            expected[row][k]
-                        );
-                    }
-                    compared += 1;
-                }
-            }
-        }
-        eprintln!("{compared} rows compared with seesaw eval; largest difference {worst:e}");
-        compared
-    });
+    let server = Server::spawn(&model);
+    let (compared, worst) = compare_served_with_eval(
+        server.addr,
+        &rows,
+        &tasks,
+        tasks.len(),
+        &expected,
+        1500,
+        |_, _| {},
+    );
+    eprintln!("{compared} rows compared with seesaw eval; largest difference {worst:e}");
     assert_eq!(compared, 1500);
-
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = server.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(exit.success(), "exit {exit:?}: {rest}");
-    assert!(rest.contains("shutting down"), "{rest}");
+    server.terminate();
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::clips::ClipTable;
 use crate::entity::EntityTable;
-use crate::feature_map::FeatureSchema;
+use crate::feature_map::{FeatureSchema, FeatureSource, SOURCE_ORDER};
 use crate::labels::ClipOutcome;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -124,15 +124,24 @@ impl<'a> BatchBuilder<'a> {
         let b = &mut self.batch;
         b.categorical.push(row.user_id);
         b.categorical.push(row.video_id);
-        b.categorical.extend_from_slice(row.context_categorical);
-        b.categorical.extend_from_slice(self.users.categorical(row.user_row));
-        b.categorical.extend_from_slice(self.videos.categorical(row.video_row));
-        b.dense.extend_from_slice(row.context_dense);
-        b.dense.extend_from_slice(self.users.dense(row.user_row));
-        b.dense.extend_from_slice(self.videos.dense(row.video_row));
-        b.multi.extend_from_slice(row.context_multi);
-        b.multi.extend_from_slice(self.users.multi(row.user_row));
-        b.multi.extend_from_slice(self.videos.multi(row.video_row));
+        // The slots of each source, in the schema's order.
+        let (users, videos) = (self.users, self.videos);
+        let parts = SOURCE_ORDER.map(|source| match source {
+            FeatureSource::Log => (row.context_categorical, row.context_dense, row.context_multi),
+            FeatureSource::User => (
+                users.categorical(row.user_row),
+                users.dense(row.user_row),
+                users.multi(row.user_row),
+            ),
+            FeatureSource::Video => (
+                videos.categorical(row.video_row),
+                videos.dense(row.video_row),
+                videos.multi(row.video_row),
+            ),
+        });
+        parts.iter().for_each(|p| b.categorical.extend_from_slice(p.0));
+        parts.iter().for_each(|p| b.dense.extend_from_slice(p.1));
+        parts.iter().for_each(|p| b.multi.extend_from_slice(p.2));
         debug_assert_eq!(row.labels.len(), self.n_tasks);
         self.row_labels.extend_from_slice(row.labels);
         b.user_group.push(row.user_group);

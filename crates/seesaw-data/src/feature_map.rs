@@ -32,10 +32,63 @@ pub enum TaskKind {
     Regression,
 }
 
+/// Whether a task's positive label is good news for the ranking (a like, a long view) or bad
+/// news (a dislike, a fast skip). Declared in the dataset spec (`[labels] polarity`), with
+/// defaults by name (`Polarity::default_for`); fusion and DLEN read it, nothing guesses it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Polarity {
+    #[default]
+    Positive,
+    Negative,
+}
+
+impl Polarity {
+    /// The default for a task of this name: `skip`, and any name containing `hate` or
+    /// `dislike`, are negative; everything else is positive.
+    pub fn default_for(name: &str) -> Self {
+        let name = name.to_ascii_lowercase();
+        if name == SKIP_TASK || name.contains("hate") || name.contains("dislike") {
+            Polarity::Negative
+        } else {
+            Polarity::Positive
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "TaskInfoRecord")]
 pub struct TaskInfo {
     pub name: String,
     pub kind: TaskKind,
+    pub polarity: Polarity,
+}
+
+impl TaskInfo {
+    /// A task with the default polarity of its name.
+    pub fn new(name: impl Into<String>, kind: TaskKind) -> Self {
+        let name = name.into();
+        Self { polarity: Polarity::default_for(&name), name, kind }
+    }
+}
+
+/// `TaskInfo` as written by feature maps older than task polarity: a missing polarity is the
+/// default of the task's name, as it was when those maps were written.
+#[derive(Deserialize)]
+struct TaskInfoRecord {
+    name: String,
+    kind: TaskKind,
+    #[serde(default)]
+    polarity: Option<Polarity>,
+}
+
+impl From<TaskInfoRecord> for TaskInfo {
+    fn from(r: TaskInfoRecord) -> Self {
+        Self {
+            polarity: r.polarity.unwrap_or_else(|| Polarity::default_for(&r.name)),
+            ..Self::new(r.name, r.kind)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,13 +115,22 @@ pub struct FittedFeature {
     pub encoding: Encoding,
 }
 
-/// Where each encoded value sits in a batch row: what an embedding layer reads.
+/// The order in which the features of each source sit in a batch row, after user_id and
+/// video_id: the one definition that the fit (`dataset::prepare_log`), the schema
+/// (`FeatureMap::schema`) and the batch layout (`BatchBuilder::push`) all follow.
+pub const SOURCE_ORDER: [FeatureSource; 3] =
+    [FeatureSource::Log, FeatureSource::User, FeatureSource::Video];
+
+/// Where each encoded value sits in a batch row: what an embedding layer reads. Every slot knows
+/// its source, so a server can tell which slots are the same for every candidate of a request
+/// (the user's and the context's) without counting slots itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSchema {
-    /// Categorical slots: user_id, video_id, then features (log, user, video order).
+    /// Categorical slots: user_id, video_id, then features in `SOURCE_ORDER`.
     pub categorical: Vec<CategoricalSlot>,
-    /// Dense slot names, one per f32.
-    pub dense: Vec<String>,
+    /// Dense slots, one per f32, in `SOURCE_ORDER`.
+    pub dense: Vec<DenseSlot>,
+    /// Multi-valued slots, in `SOURCE_ORDER`.
     pub multi: Vec<MultiSlot>,
 }
 
@@ -76,6 +138,14 @@ pub struct FeatureSchema {
 pub struct CategoricalSlot {
     pub name: String,
     pub cardinality: usize,
+    /// user_id is a user slot, video_id a video slot.
+    pub source: FeatureSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenseSlot {
+    pub name: String,
+    pub source: FeatureSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +153,7 @@ pub struct MultiSlot {
     pub name: String,
     pub cardinality: usize,
     pub max_len: usize,
+    pub source: FeatureSource,
 }
 
 impl FeatureSchema {
@@ -119,40 +190,48 @@ impl FeatureMap {
     pub fn schema(&self) -> FeatureSchema {
         let mut schema = FeatureSchema {
             categorical: vec![
-                CategoricalSlot { name: "user_id".into(), cardinality: self.user_id.cardinality() },
+                CategoricalSlot {
+                    name: "user_id".into(),
+                    cardinality: self.user_id.cardinality(),
+                    source: FeatureSource::User,
+                },
                 CategoricalSlot {
                     name: "video_id".into(),
                     cardinality: self.video_id.cardinality(),
+                    source: FeatureSource::Video,
                 },
             ],
             dense: Vec::new(),
             multi: Vec::new(),
         };
-        for feature in &self.features {
+        for feature in SOURCE_ORDER.iter().flat_map(|&source| self.features_of(source)) {
+            let (name, source) = (feature.name.clone(), feature.source);
+            let dense = |name: String| DenseSlot { name, source };
             match &feature.encoding {
                 Encoding::Categorical { vocabulary } => schema.categorical.push(CategoricalSlot {
-                    name: feature.name.clone(),
+                    name,
                     cardinality: vocabulary.cardinality(),
+                    source,
                 }),
                 Encoding::Bucketized { numeric } => schema.categorical.push(CategoricalSlot {
-                    name: feature.name.clone(),
+                    name,
                     cardinality: numeric.bucket_cardinality(),
+                    source,
                 }),
                 Encoding::OneHot { vocabulary } => {
-                    schema.dense.push(format!("{}=<oov>", feature.name));
+                    schema.dense.push(dense(format!("{name}=<oov>")));
                     for i in 1..vocabulary.cardinality() as u32 {
-                        schema.dense.push(format!(
-                            "{}={}",
-                            feature.name,
-                            vocabulary.token(i).unwrap_or("")
-                        ));
+                        schema
+                            .dense
+                            .push(dense(format!("{name}={}", vocabulary.token(i).unwrap_or(""))));
                     }
                 }
-                Encoding::Numeric { .. } => schema.dense.push(feature.name.clone()),
+                Encoding::Numeric { .. } => schema.dense.push(dense(name)),
                 Encoding::Multi { vocabulary, max_len, .. } => schema.multi.push(MultiSlot {
-                    name: feature.name.clone(),
+                    name,
                     cardinality: vocabulary.cardinality(),
                     max_len: *max_len,
+                    source,
                 }),
             }
         }
@@ -196,14 +275,25 @@ pub fn resolve_tasks(spec: &DatasetSpec) -> Result<Vec<TaskInfo>> {
     let mut available: Vec<TaskInfo> = spec
         .flag_tasks()
         .into_iter()
-        .map(|(_, name)| TaskInfo { name, kind: TaskKind::Binary })
+        .map(|(_, name)| TaskInfo::new(name, TaskKind::Binary))
         .collect();
     if spec.has_watch_ratio() {
-        available.push(TaskInfo { name: WATCH_RATIO_TASK.into(), kind: TaskKind::Regression });
-        available.push(TaskInfo { name: SKIP_TASK.into(), kind: TaskKind::Binary });
+        available.push(TaskInfo::new(WATCH_RATIO_TASK, TaskKind::Regression));
+        available.push(TaskInfo::new(SKIP_TASK, TaskKind::Binary));
     }
-    match &spec.labels.tasks {
-        None => Ok(available),
+    for (name, &polarity) in &spec.labels.polarity {
+        match available.iter_mut().find(|t| &t.name == name) {
+            Some(task) => task.polarity = polarity,
+            None => {
+                return Err(DataError::spec(format!(
+                    "labels.polarity names '{name}', which is not a task of this log (tasks: {})",
+                    available.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+    }
+    let tasks: Vec<TaskInfo> = match &spec.labels.tasks {
+        None => available,
         Some(names) => names
             .iter()
             .map(|name| {
@@ -214,8 +304,14 @@ pub fn resolve_tasks(spec: &DatasetSpec) -> Result<Vec<TaskInfo>> {
                     ))
                 })
             })
-            .collect(),
+            .collect::<Result<_>>()?,
+    };
+    for (i, task) in tasks.iter().enumerate() {
+        if tasks[..i].iter().any(|t| t.name == task.name) {
+            return Err(DataError::spec(format!("labels.tasks names '{}' twice", task.name)));
+        }
     }
+    Ok(tasks)
 }
 
 /// Fits one feature from the raw values of training rows (`rows` index into `raw`; repeated

@@ -2,11 +2,12 @@
 //! The skip threshold is a first-class choice: the seed study's fixed 0.5 made the label nearly
 //! random, so better-founded thresholds are offered and fitted on training rows only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
+use crate::feature_map::Polarity;
 
 pub const WATCH_RATIO_TASK: &str = "watch_ratio";
 pub const SKIP_TASK: &str = "skip";
@@ -29,6 +30,10 @@ pub struct LabelSpec {
     /// gives a watch ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<String>>,
+    /// Task name → "positive" or "negative", overriding the default of its name
+    /// (`Polarity::default_for`: skip, hate and dislike are negative).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub polarity: BTreeMap<String, Polarity>,
 }
 
 fn default_ratio_cap() -> f64 {
@@ -46,6 +51,7 @@ impl Default for LabelSpec {
             skip: SkipStrategy::default(),
             clips: None,
             tasks: None,
+            polarity: BTreeMap::new(),
         }
     }
 }

@@ -1,10 +1,20 @@
 //! Model configuration, deserialised from the run's TOML. `ModelConfig` holds what all
-//! architectures share (embedding size, tower shape, regression head); `Architecture` what is
-//! specific to one, tagged by `kind` so that a config file reads `kind = "mmoe"`.
+//! architectures share (embedding size, tower shape, regression head) and the `Architecture`,
+//! whose `kind` tag picks a model of the registry and whose other fields are that model's own
+//! config (each in the model's file).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, invalid};
+use crate::models::{
+    CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
+    SingleTaskConfig,
+};
+use crate::registry::Architecture;
+
+/// Embedding sizes above this are refused: past it a table of a few thousand ids no longer fits
+/// in memory, and no recommender uses one so wide.
+pub const MAX_EMBEDDING_DIM: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -35,6 +45,12 @@ impl ModelConfig {
         if self.embedding_dim == 0 {
             return invalid("embedding_dim must be at least 1");
         }
+        if self.embedding_dim > MAX_EMBEDDING_DIM {
+            return invalid(format!(
+                "embedding_dim {} is above the limit of {MAX_EMBEDDING_DIM}",
+                self.embedding_dim
+            ));
+        }
         if self.tower_hidden.contains(&0) {
             return invalid("tower_hidden layers must have at least 1 unit");
         }
@@ -42,143 +58,42 @@ impl ModelConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Architecture {
-    /// Per-task logistic regression on the same inputs: the linear baseline.
-    Logistic,
-    /// One full network per task (own embeddings, MLP, tower): the reference every gain is
-    /// measured from.
-    SingleTask { hidden: Vec<usize> },
-    /// One shared embedding and MLP, one tower per task.
-    SharedBottom { hidden: Vec<usize> },
-    /// One full column per task; after each hidden layer x̃_k = Σ_j α_kj x_j.
-    CrossStitch { hidden: Vec<usize> },
-    /// Shared experts, one softmax gate per task.
-    Mmoe { experts: usize, expert_hidden: Vec<usize>, gate_temperature: f32 },
-    /// One PLE level: task-specific and shared experts.
-    Cgc {
-        shared_experts: usize,
-        task_experts: usize,
-        expert_hidden: Vec<usize>,
-        gate_temperature: f32,
-    },
-    /// Stacked CGC levels joined by shared gates.
-    Ple {
-        levels: usize,
-        shared_experts: usize,
-        task_experts: usize,
-        expert_hidden: Vec<usize>,
-        gate_temperature: f32,
-    },
-}
-
 impl Default for Architecture {
     fn default() -> Self {
-        Architecture::Mmoe { experts: 4, expert_hidden: vec![128, 64], gate_temperature: 1.0 }
+        Architecture::Mmoe(MmoeConfig::default())
     }
 }
 
 impl Architecture {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Architecture::Logistic => "logistic",
-            Architecture::SingleTask { .. } => "single_task",
-            Architecture::SharedBottom { .. } => "shared_bottom",
-            Architecture::CrossStitch { .. } => "cross_stitch",
-            Architecture::Mmoe { .. } => "mmoe",
-            Architecture::Cgc { .. } => "cgc",
-            Architecture::Ple { .. } => "ple",
-        }
-    }
-
-    /// All seven architectures at comparable sizes: every hidden stack is [128, 64], so that
-    /// single-task and shared-bottom networks match one MMoE expert, and towers come from
+    /// The seven standard architectures at comparable sizes: every hidden stack is [128, 64], so
+    /// that single-task and shared-bottom networks match one MMoE expert, and towers come from
     /// `ModelConfig::tower_hidden`.
     pub fn default_set() -> Vec<Architecture> {
         let hidden = vec![128, 64];
         vec![
-            Architecture::Logistic,
-            Architecture::SingleTask { hidden: hidden.clone() },
-            Architecture::SharedBottom { hidden: hidden.clone() },
-            Architecture::CrossStitch { hidden: hidden.clone() },
-            Architecture::Mmoe { experts: 4, expert_hidden: hidden.clone(), gate_temperature: 1.0 },
-            Architecture::Cgc {
+            Architecture::Logistic(LogisticConfig {}),
+            Architecture::SingleTask(SingleTaskConfig { hidden: hidden.clone() }),
+            Architecture::SharedBottom(SharedBottomConfig { hidden: hidden.clone() }),
+            Architecture::CrossStitch(CrossStitchConfig { hidden: hidden.clone() }),
+            Architecture::Mmoe(MmoeConfig {
+                experts: 4,
+                expert_hidden: hidden.clone(),
+                gate_temperature: 1.0,
+            }),
+            Architecture::Cgc(CgcConfig {
                 shared_experts: 2,
                 task_experts: 1,
                 expert_hidden: hidden.clone(),
                 gate_temperature: 1.0,
-            },
-            Architecture::Ple {
+            }),
+            Architecture::Ple(PleConfig {
                 levels: 2,
                 shared_experts: 2,
                 task_experts: 1,
                 expert_hidden: hidden,
                 gate_temperature: 1.0,
-            },
+            }),
         ]
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let layers_ok = |what: &str, layers: &[usize], allow_empty: bool| -> Result<()> {
-            if !allow_empty && layers.is_empty() {
-                return invalid(format!("{}: {what} must have at least one layer", self.name()));
-            }
-            if layers.contains(&0) {
-                return invalid(format!(
-                    "{}: {what} layers must have at least 1 unit",
-                    self.name()
-                ));
-            }
-            Ok(())
-        };
-        let temperature_ok = |t: f32| -> Result<()> {
-            if !(t.is_finite() && t > 0.0) {
-                return invalid(format!("{}: gate_temperature must be > 0, got {t}", self.name()));
-            }
-            Ok(())
-        };
-        match self {
-            Architecture::Logistic => Ok(()),
-            Architecture::SingleTask { hidden } | Architecture::SharedBottom { hidden } => {
-                layers_ok("hidden", hidden, true)
-            }
-            // Cross-stitch units sit after hidden layers, so without one there is nothing to mix.
-            Architecture::CrossStitch { hidden } => layers_ok("hidden", hidden, false),
-            Architecture::Mmoe { experts, expert_hidden, gate_temperature } => {
-                if *experts == 0 {
-                    return invalid("mmoe: experts must be at least 1");
-                }
-                layers_ok("expert_hidden", expert_hidden, false)?;
-                temperature_ok(*gate_temperature)
-            }
-            Architecture::Cgc { shared_experts, task_experts, expert_hidden, gate_temperature } => {
-                if shared_experts + task_experts == 0 {
-                    return invalid("cgc: shared_experts + task_experts must be at least 1");
-                }
-                layers_ok("expert_hidden", expert_hidden, false)?;
-                temperature_ok(*gate_temperature)
-            }
-            Architecture::Ple {
-                levels,
-                shared_experts,
-                task_experts,
-                expert_hidden,
-                gate_temperature,
-            } => {
-                if *levels == 0 {
-                    return invalid("ple: levels must be at least 1");
-                }
-                if shared_experts + task_experts == 0 {
-                    return invalid("ple: shared_experts + task_experts must be at least 1");
-                }
-                // The next level's shared experts read the shared gate's output; with no shared
-                // experts there would still be a shared gate over the task experts, so this is
-                // allowed, but the degenerate case of nothing at all is not.
-                layers_ok("expert_hidden", expert_hidden, false)?;
-                temperature_ok(*gate_temperature)
-            }
-        }
     }
 }
 
@@ -204,33 +119,44 @@ mod tests {
         assert_eq!(names.len(), 7);
         for a in &set {
             a.validate().unwrap();
+            assert!(Architecture::kinds().contains(&a.name()));
         }
     }
 
     #[test]
     fn invalid_configs_are_rejected() {
         let bad = [
-            Architecture::Mmoe { experts: 0, expert_hidden: vec![8], gate_temperature: 1.0 },
-            Architecture::Mmoe { experts: 2, expert_hidden: vec![8], gate_temperature: 0.0 },
-            Architecture::Cgc {
+            Architecture::Mmoe(MmoeConfig {
+                experts: 0,
+                expert_hidden: vec![8],
+                gate_temperature: 1.0,
+            }),
+            Architecture::Mmoe(MmoeConfig {
+                experts: 2,
+                expert_hidden: vec![8],
+                gate_temperature: 0.0,
+            }),
+            Architecture::Cgc(CgcConfig {
                 shared_experts: 0,
                 task_experts: 0,
                 expert_hidden: vec![8],
                 gate_temperature: 1.0,
-            },
-            Architecture::Ple {
+            }),
+            Architecture::Ple(PleConfig {
                 levels: 0,
                 shared_experts: 1,
                 task_experts: 1,
                 expert_hidden: vec![8],
                 gate_temperature: 1.0,
-            },
-            Architecture::CrossStitch { hidden: vec![] },
-            Architecture::SharedBottom { hidden: vec![0] },
+            }),
+            Architecture::CrossStitch(CrossStitchConfig { hidden: vec![] }),
+            Architecture::SharedBottom(SharedBottomConfig { hidden: vec![0] }),
         ];
         for a in bad {
             assert!(a.validate().is_err(), "{a:?} should be rejected");
         }
+        let wide = ModelConfig { embedding_dim: 1_000_000_000, ..ModelConfig::default() };
+        assert!(wide.validate().unwrap_err().to_string().contains("embedding_dim"));
     }
 
     #[test]
@@ -242,12 +168,16 @@ mod tests {
             let back: ModelConfig = toml::from_str(&text).unwrap();
             assert_eq!(back, cfg);
         }
-        // Omitted fields take their defaults; unknown ones are refused.
+        // Omitted fields take their defaults; unknown ones are refused, at both levels.
         let partial: ModelConfig = toml::from_str("embedding_dim = 8").unwrap();
         assert_eq!(partial.tower_hidden, vec![32]);
         assert_eq!(partial.regression_head, RegressionHead::Sigmoid);
         assert!(toml::from_str::<ModelConfig>("embeding_dim = 8").is_err());
         let logistic: ModelConfig = toml::from_str("[architecture]\nkind = \"logistic\"").unwrap();
-        assert_eq!(logistic.architecture, Architecture::Logistic);
+        assert_eq!(logistic.architecture, Architecture::Logistic(LogisticConfig {}));
+        let typo = "[architecture]\nkind = \"mmoe\"\nexperts = 2\nexpert_hidden = [8]\n\
+                    gate_temperature = 1.0\nexpertz = 3";
+        assert!(toml::from_str::<ModelConfig>(typo).is_err());
+        assert!(toml::from_str::<ModelConfig>("[architecture]\nkind = \"nope\"").is_err());
     }
 }

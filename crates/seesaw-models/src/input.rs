@@ -1,5 +1,7 @@
 //! `ModelInput`: a `Batch`'s plain buffers turned into tensors once, so that every model reads
-//! the same tensors and the conversion is not repeated per model or per task.
+//! the same tensors and the conversion is not repeated per model or per task. It also says how
+//! the rows fall into groups of one user (a serving request) and which optional outputs the
+//! caller wants.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use seesaw_data::batch::Batch;
@@ -13,7 +15,20 @@ pub struct ModelInput {
     /// [B, multi_width], slots laid side by side in `FeatureSchema::multi` order, 0 = padding;
     /// `None` when the schema has no multi-valued slots.
     pub multi: Option<Tensor<2, Int>>,
+    /// [B, N_c, d]: each row's video's clip feature vectors, when the dataset has them.
+    pub clip_features: Option<Tensor<3>>,
     pub batch_size: usize,
+    /// Sizes of runs of consecutive rows that share the user and the context (one serving
+    /// request, or the part of it whose candidates keep the request's context), summing to
+    /// `batch_size`. When given, the input layer embeds the user and context slots once per group
+    /// and the first linear layers split into a per-group and a per-row product; the outputs are
+    /// the same up to float rounding. Rows of a group must agree on those slots: only the first
+    /// row of each group is read for them.
+    pub row_groups: Option<Vec<usize>>,
+    /// Ask for the shared representation h in `ModelOutputs::shared` (it may cost a copy).
+    pub want_shared: bool,
+    /// Ask for diagnostics (gate weights) in `ModelOutputs::diagnostics`.
+    pub want_diagnostics: bool,
 }
 
 impl ModelInput {
@@ -40,6 +55,41 @@ impl ModelInput {
                 device,
             )
         });
-        Self { categorical, dense, multi, batch_size: b }
+        let clip_features = batch.clips.as_ref().filter(|c| c.dim > 0).map(|c| {
+            Tensor::<3>::from_data(
+                TensorData::new(c.features.clone(), [b, c.n_clips, c.dim]),
+                device,
+            )
+        });
+        Self {
+            categorical,
+            dense,
+            multi,
+            clip_features,
+            batch_size: b,
+            row_groups: None,
+            want_shared: false,
+            want_diagnostics: false,
+        }
+    }
+
+    /// The same input with its rows in the given groups (see `row_groups`). Panics when a group
+    /// is empty or the sizes do not sum to the batch size.
+    pub fn with_row_groups(self, groups: Vec<usize>) -> Self {
+        assert!(groups.iter().all(|&g| g > 0), "row groups must not be empty");
+        assert_eq!(
+            groups.iter().sum::<usize>(),
+            self.batch_size,
+            "row groups must cover the batch"
+        );
+        Self { row_groups: Some(groups), ..self }
+    }
+
+    pub fn with_diagnostics(self) -> Self {
+        Self { want_diagnostics: true, ..self }
+    }
+
+    pub fn with_shared(self) -> Self {
+        Self { want_shared: true, ..self }
     }
 }

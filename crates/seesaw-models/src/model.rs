@@ -1,223 +1,178 @@
 //! `MultiTaskModel`: the one type the trainer, evaluator and server hold. It builds the
-//! architecture named in `ModelConfig`, applies the regression head, and saves/loads its
-//! parameters in burn's record format (burnpack).
+//! architecture named in `ModelConfig` through the registry, keeps the tasks and the fitted
+//! state beside the network, and saves/loads its parameters in burn's record format (burnpack).
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Bytes, Device, Tensor};
-use seesaw_data::feature_map::{FeatureSchema, TaskInfo, TaskKind};
+use seesaw_data::batch::Batch;
+use seesaw_data::feature_map::TaskInfo;
 
-use crate::config::{Architecture, ModelConfig, RegressionHead};
+use crate::config::ModelConfig;
+use crate::context::{FittedState, ModelContext};
 use crate::error::{ModelError, Result, invalid};
 use crate::input::ModelInput;
-use crate::models::ple::PleShape;
-use crate::models::{CrossStitch, Logistic, Mmoe, Ple, SharedBottom, SingleTask};
-use crate::outputs::{GateWeights, TaskOutputs};
-use crate::shared::{RowGrouping, SharedSlots};
-
-/// The architectures, as one module type (burn derives `Module` for enums: records, optimiser
-/// and device moves go through whichever variant is built).
-#[derive(Module, Debug)]
-pub enum Network {
-    Logistic(Logistic),
-    SingleTask(SingleTask),
-    SharedBottom(SharedBottom),
-    CrossStitch(CrossStitch),
-    Mmoe(Mmoe),
-    /// CGC and PLE share one implementation (CGC = one level).
-    Ple(Ple),
-}
+use crate::loss::LossTerms;
+use crate::outputs::{ExtraScore, ModelOutputs};
+use crate::registry::Network;
+use crate::targets::ModelTargets;
 
 #[derive(Module, Debug)]
 pub struct MultiTaskModel {
     pub network: Network,
     #[module(skip)]
     pub tasks: Vec<TaskInfo>,
+    /// What the architecture's `fit` learned from the training split (saved beside the weights).
     #[module(skip)]
-    pub regression_head: RegressionHead,
+    pub fitted: Option<FittedState>,
+    #[module(skip)]
+    pub extra_scores: Vec<ExtraScore>,
 }
 
 impl MultiTaskModel {
-    pub fn new(
+    /// Builds the model for `config` in `context` (whose `fitted` is what `fit` returned, or
+    /// `None` for architectures that fit nothing).
+    pub fn new(config: &ModelConfig, context: &ModelContext, device: &Device) -> Result<Self> {
+        config.validate()?;
+        if context.tasks.is_empty() {
+            return invalid("a model needs at least one task");
+        }
+        let network = config.architecture.init(context, device)?;
+        let extra_scores = network.extra_scores();
+        for (i, extra) in extra_scores.iter().enumerate() {
+            if context.tasks.iter().any(|t| t.name == extra.name)
+                || extra_scores[..i].iter().any(|e| e.name == extra.name)
+            {
+                return invalid(format!(
+                    "{}: the extra score '{}' is named like a task or another score",
+                    config.architecture.name(),
+                    extra.name
+                ));
+            }
+        }
+        Ok(Self {
+            network,
+            tasks: context.tasks.clone(),
+            fitted: context.fitted.clone(),
+            extra_scores,
+        })
+    }
+
+    /// Runs the architecture's `fit` on the training batches, then builds the model with what it
+    /// learned: how the trainer starts a run.
+    pub fn fit_new(
         config: &ModelConfig,
-        schema: &FeatureSchema,
-        tasks: &[TaskInfo],
+        context: &ModelContext,
+        train: &mut dyn Iterator<Item = Batch>,
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
-        if tasks.is_empty() {
-            return invalid("a model needs at least one task");
-        }
-        let k = tasks.len();
-        let e = config.embedding_dim;
-        let tower = &config.tower_hidden;
-        let network = match &config.architecture {
-            Architecture::Logistic => Network::Logistic(Logistic::new(schema, k, device)?),
-            Architecture::SingleTask { hidden } => {
-                Network::SingleTask(SingleTask::new(schema, k, e, hidden, tower, device)?)
-            }
-            Architecture::SharedBottom { hidden } => {
-                Network::SharedBottom(SharedBottom::new(schema, k, e, hidden, tower, device)?)
-            }
-            Architecture::CrossStitch { hidden } => {
-                Network::CrossStitch(CrossStitch::new(schema, k, e, hidden, tower, device)?)
-            }
-            Architecture::Mmoe { experts, expert_hidden, gate_temperature } => Network::Mmoe(
-                Mmoe::new(schema, k, e, *experts, expert_hidden, *gate_temperature, tower, device)?,
-            ),
-            Architecture::Cgc { shared_experts, task_experts, expert_hidden, gate_temperature } => {
-                let shape = PleShape {
-                    levels: 1,
-                    shared_experts: *shared_experts,
-                    task_experts: *task_experts,
-                    expert_hidden,
-                    gate_temperature: *gate_temperature,
-                };
-                Network::Ple(Ple::new(schema, k, e, &shape, tower, device)?)
-            }
-            Architecture::Ple {
-                levels,
-                shared_experts,
-                task_experts,
-                expert_hidden,
-                gate_temperature,
-            } => {
-                let shape = PleShape {
-                    levels: *levels,
-                    shared_experts: *shared_experts,
-                    task_experts: *task_experts,
-                    expert_hidden,
-                    gate_temperature: *gate_temperature,
-                };
-                Network::Ple(Ple::new(schema, k, e, &shape, tower, device)?)
-            }
-        };
-        Ok(Self { network, tasks: tasks.to_vec(), regression_head: config.regression_head })
+        let fitted = config.architecture.fit(context, train)?;
+        Self::new(config, &context.clone().with_fitted(fitted), device)
     }
 
-    /// One [B, 1] per task: the logit for binary tasks, the prediction after the regression head
-    /// for regression tasks.
-    pub fn forward(&self, input: &ModelInput) -> TaskOutputs {
-        let raw = match &self.network {
-            Network::Logistic(m) => m.forward(input),
-            Network::SingleTask(m) => m.forward(input),
-            Network::SharedBottom(m) => m.forward(input),
-            Network::CrossStitch(m) => m.forward(input),
-            Network::Mmoe(m) => m.forward(input),
-            Network::Ple(m) => m.forward(input),
-        };
-        self.head(raw)
+    pub fn forward(&self, input: &ModelInput) -> ModelOutputs {
+        self.network.forward(input)
     }
 
-    /// `forward` for inputs whose rows come in groups of consecutive rows (requests: one user,
-    /// many candidates) that agree on the `shared` slots: those slots are embedded once per
-    /// group (read from its first row) and the first linear layers split into a per-group and a
-    /// per-row product, which saves most of their cost. Equal to `forward` up to float rounding
-    /// when the rows of each group do agree on the shared slots; `shared.row_groups(&batch)`
-    /// gives groups that always do.
-    ///
-    /// `groups`: the group sizes in row order, each at least 1, summing to `input.batch_size`
-    /// (`&[input.batch_size]` for one request). Panics when they do not, or when `shared` was
-    /// made for another schema.
-    pub fn forward_shared(
-        &self,
-        input: &ModelInput,
-        shared: &SharedSlots,
-        groups: &[usize],
-    ) -> TaskOutputs {
-        if input.batch_size == 0 {
-            return self.forward(input);
-        }
-        let device = input.categorical.device();
-        let grouping = RowGrouping::new(shared, groups, input.batch_size, &device);
-        let raw = match &self.network {
-            Network::Logistic(m) => m.forward_shared(input, &grouping),
-            Network::SingleTask(m) => m.forward_shared(input, &grouping),
-            Network::SharedBottom(m) => m.forward_shared(input, &grouping),
-            Network::CrossStitch(m) => m.forward_shared(input, &grouping),
-            Network::Mmoe(m) => m.forward_shared(input, &grouping),
-            Network::Ple(m) => m.forward_shared(input, &grouping),
-        };
-        self.head(raw)
-    }
-
-    /// Applies the regression head to the raw tower outputs.
-    fn head(&self, raw: Vec<Tensor<2>>) -> TaskOutputs {
-        let outputs = raw
-            .into_iter()
-            .zip(&self.tasks)
-            .map(|(out, task)| match (task.kind, self.regression_head) {
-                (TaskKind::Regression, RegressionHead::Sigmoid) => sigmoid(out),
-                _ => out,
-            })
-            .collect();
-        TaskOutputs { outputs }
-    }
-
-    /// Every gate's softmax weights ([B, n_experts] each); empty for ungated models.
-    pub fn gate_weights(&self, input: &ModelInput) -> Vec<GateWeights> {
-        match &self.network {
-            Network::Mmoe(m) => m.gate_weights(input, &self.tasks),
-            Network::Ple(m) => m.gate_weights(input, &self.tasks),
-            _ => Vec::new(),
-        }
+    pub fn loss(&self, outputs: &ModelOutputs, targets: &ModelTargets) -> LossTerms {
+        self.network.loss(outputs, targets)
     }
 
     pub fn num_params(&self) -> usize {
         Module::num_params(self)
     }
 
-    /// Writes the parameters to `path` (burnpack), through a temporary file in the same
-    /// directory and a rename, so a failed save never leaves a half-written model behind.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = self
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| ModelError::Record { path: path.to_path_buf(), message: e.to_string() })?;
-        let tmp = temp_path(path);
-        let write = |p: &Path| -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(p)?;
-            f.write_all(&bytes)?;
-            f.sync_all()
-        };
-        if let Err(source) = write(&tmp).and_then(|_| std::fs::rename(&tmp, path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(ModelError::Write { path: path.to_path_buf(), source });
-        }
-        Ok(())
+    pub fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
     }
 
-    /// Builds the model for `config`/`schema`/`tasks` and loads the parameters saved at `path`.
+    /// Writes the parameters to `path` (burnpack); see `save_module`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_module(self, path.as_ref())
+    }
+
+    /// Builds the model for `config` in `context` and loads the parameters saved at `path`.
     /// A file saved from a different architecture or shape is refused (missing, unused or
     /// mis-shaped tensors), not silently half-loaded.
     pub fn load(
         config: &ModelConfig,
-        schema: &FeatureSchema,
-        tasks: &[TaskInfo],
+        context: &ModelContext,
         path: impl AsRef<Path>,
         device: &Device,
     ) -> Result<Self> {
         let path = path.as_ref();
-        let model = Self::new(config, schema, tasks, device)?;
-        let data = std::fs::read(path)
-            .map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
-        let record_err = |e: burn::store::RecordError| ModelError::Record {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(data)).map_err(record_err)?;
-        model.try_load_record(record).map_err(record_err)
+        let model = load_module(Self::new(config, context, device)?, path)?;
+        model.check_finite(path)?;
+        Ok(model)
     }
 
-    pub fn tasks(&self) -> &[TaskInfo] {
-        &self.tasks
+    /// Refuses a model with a NaN or infinite parameter (a corrupt or diverged file): it would
+    /// load and answer every request with null predictions.
+    fn check_finite(&self, path: &Path) -> Result<()> {
+        struct Finite {
+            bad: usize,
+            total: usize,
+        }
+        impl ModuleVisitor for Finite {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values = param.val().into_data();
+                let values = values.as_slice::<f32>().unwrap_or(&[]);
+                self.total += values.len();
+                self.bad += values.iter().filter(|v| !v.is_finite()).count();
+            }
+        }
+        let mut finite = Finite { bad: 0, total: 0 };
+        self.visit(&mut finite);
+        if finite.bad > 0 {
+            return Err(ModelError::Record {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{} of the model's {} parameters are NaN or infinite: the file is corrupt or \
+                     comes from a diverged run",
+                    finite.bad, finite.total
+                ),
+            });
+        }
+        Ok(())
     }
+}
+
+/// Writes the parameters of any module to `path` (burnpack), through a temporary file in the
+/// same directory and a rename, so a failed save never leaves a half-written file behind.
+pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<()> {
+    let bytes = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| ModelError::Record { path: path.to_path_buf(), message: e.to_string() })?;
+    let tmp = temp_path(path);
+    let write = |p: &Path| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(p)?;
+        f.write_all(&bytes)?;
+        f.sync_all()
+    };
+    if let Err(source) = write(&tmp).and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ModelError::Write { path: path.to_path_buf(), source });
+    }
+    Ok(())
+}
+
+/// Loads the parameters saved at `path` into `module` (built with the same shape). A file saved
+/// from another shape is refused (missing, unused or mis-shaped tensors), not half-loaded.
+pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M> {
+    let data = std::fs::read(path)
+        .map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
+    let record_err = |e: burn::store::RecordError| ModelError::Record {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(data)).map_err(record_err)?;
+    module.try_load_record(record).map_err(record_err)
 }
 
 fn temp_path(path: &Path) -> PathBuf {

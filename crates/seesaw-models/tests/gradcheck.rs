@@ -17,11 +17,12 @@ use std::sync::OnceLock;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, DeviceConfig, FloatDType, Gradients, Int, Tensor, TensorData};
-use seesaw_data::feature_map::{CategoricalSlot, FeatureSchema, MultiSlot};
+use seesaw_data::feature_map::{FeatureSchema, FeatureSource};
 use seesaw_models::ModelInput;
 use seesaw_models::blocks::{CrossStitchUnit, ExpertBank, FeatureEmbedding, Gate, Mlp, Tower};
+use seesaw_models::rows::Rows;
 
-use common::{Rng, random_batch};
+use common::{Rng, cat, dense, multi, random_batch};
 
 const EPS: f64 = 1e-6;
 const RTOL: f64 = 1e-6;
@@ -141,7 +142,7 @@ fn expert_bank_gradients_match_finite_differences() {
     let bank = ExpertBank::new(3, 4, &[5, 2], &device());
     let x = random(6, 4, 5);
     let n = check(bank, |b| {
-        let out = b.forward(x.clone()); // [3, 6, 2]
+        let out = b.forward(&Rows::Plain(x.clone())); // [3, 6, 2]
         project(out.reshape([18, 2]), 6)
     });
     assert_eq!(n, 3 * (4 * 5 + 5 + 5 * 2 + 2));
@@ -154,8 +155,9 @@ fn gate_with_temperature_gradients_match_finite_differences() {
         let x = random(6, 4, 7);
         let experts = random(18, 2, 8).reshape([3, 6, 2]);
         // Gate weights alone, and mixed into expert outputs (both paths the models use).
-        check(gate.clone(), |g| project(g.forward(x.clone()), 9));
-        check(gate, |g| project(Gate::mix(g.forward(x.clone()), experts.clone()), 10));
+        let rows = Rows::Plain(x.clone());
+        check(gate.clone(), |g| project(g.forward(&rows), 9));
+        check(gate, |g| project(Gate::mix(g.forward(&rows), experts.clone()), 10));
     }
 }
 
@@ -176,22 +178,17 @@ fn cross_stitch_gradients_match_finite_differences() {
 
 #[test]
 fn embedding_gradients_match_finite_differences_including_pooled_multi() {
+    use FeatureSource::{User, Video};
     let schema = FeatureSchema {
-        categorical: vec![
-            CategoricalSlot { name: "a".into(), cardinality: 4 },
-            CategoricalSlot { name: "b".into(), cardinality: 3 },
-        ],
-        dense: vec!["d0".into(), "d1".into()],
-        multi: vec![
-            MultiSlot { name: "tags".into(), cardinality: 5, max_len: 3 },
-            MultiSlot { name: "topics".into(), cardinality: 3, max_len: 2 },
-        ],
+        categorical: vec![cat("a", 4, User), cat("b", 3, Video)],
+        dense: vec![dense("d0", User), dense("d1", Video)],
+        multi: vec![multi("tags", 5, 3, Video), multi("topics", 3, 2, User)],
     };
     let emb = FeatureEmbedding::new(&schema, 2, &device()).unwrap();
     let batch = random_batch(&schema, 8, 11);
     let input = ModelInput::from_batch(&batch, &device());
     assert_eq!(emb.input_dim(), 4 * 2 + 2);
-    let n = check(emb, |e| project(e.forward(&input), 12));
+    let n = check(emb, |e| project(e.forward_plain(&input), 12));
     assert_eq!(n, (4 + 3 + 5 + 3) * 2);
 }
 
@@ -200,7 +197,7 @@ fn padding_row_gets_no_gradient_and_pooling_is_a_masked_mean() {
     let schema = FeatureSchema {
         categorical: vec![],
         dense: vec![],
-        multi: vec![MultiSlot { name: "tags".into(), cardinality: 4, max_len: 3 }],
+        multi: vec![multi("tags", 4, 3, FeatureSource::Video)],
     };
     let emb = FeatureEmbedding::new(&schema, 2, &device()).unwrap();
     let ids = Tensor::<2, Int>::from_data(
@@ -211,9 +208,13 @@ fn padding_row_gets_no_gradient_and_pooling_is_a_masked_mean() {
         categorical: Tensor::<2, Int>::zeros([3, 0], &device()),
         dense: None,
         multi: Some(ids),
+        clip_features: None,
         batch_size: 3,
+        row_groups: None,
+        want_shared: false,
+        want_diagnostics: false,
     };
-    let out: Vec<f64> = emb.forward(&input).to_data().iter::<f64>().collect();
+    let out: Vec<f64> = emb.forward_plain(&input).to_data().iter::<f64>().collect();
     let w: Vec<f64> = emb.multi[0].weight.val().to_data().iter::<f64>().collect();
     let row = |i: usize| [w[2 * i], w[2 * i + 1]];
     // Row 0: mean of ids 1 and 2 (the padding does not count); row 1: all padding -> zeros;
@@ -223,7 +224,7 @@ fn padding_row_gets_no_gradient_and_pooling_is_a_masked_mean() {
         assert_eq!(out[2 + c], 0.0);
         assert!((out[4 + c] - row(3)[c]).abs() < 1e-12);
     }
-    let grads = project(emb.forward(&input), 13).backward();
+    let grads = project(emb.forward_plain(&input), 13).backward();
     let g: Vec<f64> =
         emb.multi[0].weight.val().grad(&grads).unwrap().to_data().iter::<f64>().collect();
     assert_eq!(&g[0..2], &[0.0, 0.0], "padding row must not be trained");

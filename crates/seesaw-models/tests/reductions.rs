@@ -13,10 +13,14 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use seesaw_models::blocks::{CrossStitchUnit, ExpertBank};
-use seesaw_models::model::Network;
-use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel, RegressionHead};
+use seesaw_models::models::{
+    CgcConfig, CrossStitchConfig, MmoeConfig, SharedBottomConfig, SingleTaskConfig,
+};
+use seesaw_models::{
+    Architecture, GateWeights, ModelConfig, ModelInput, MultiTaskModel, Network, RegressionHead,
+};
 
-use common::{max_abs_diff, random_batch, tiny_schema, tiny_tasks, to_vec};
+use common::{max_abs_diff, random_batch, tiny_context, tiny_schema, to_vec};
 
 fn device() -> Device {
     Device::flex()
@@ -29,11 +33,19 @@ fn model(arch: Architecture) -> MultiTaskModel {
         tower_hidden: vec![5],
         regression_head: RegressionHead::Sigmoid,
     };
-    MultiTaskModel::new(&config, &tiny_schema(), &tiny_tasks(), &device()).unwrap()
+    MultiTaskModel::new(&config, &tiny_context(&config), &device()).unwrap()
 }
 
 fn outputs(m: &MultiTaskModel, input: &ModelInput) -> Vec<Vec<f64>> {
-    m.forward(input).outputs.iter().map(to_vec).collect()
+    m.forward(input).tasks.iter().map(|t| to_vec(&t.tensor)).collect()
+}
+
+fn gate_weights(m: &MultiTaskModel, input: &ModelInput) -> Vec<GateWeights> {
+    m.forward(&input.clone().with_diagnostics()).gates
+}
+
+fn mmoe_arch(experts: usize, expert_hidden: Vec<usize>, gate_temperature: f32) -> Architecture {
+    Architecture::Mmoe(MmoeConfig { experts, expert_hidden, gate_temperature })
 }
 
 fn assert_same(a: &[Vec<f64>], b: &[Vec<f64>]) {
@@ -63,9 +75,8 @@ fn linear_as_expert(linear: &Linear) -> (Tensor<3>, Tensor<3>) {
 #[test]
 fn mmoe_with_one_expert_equals_shared_bottom() {
     let hidden = vec![8, 6];
-    let sb = model(Architecture::SharedBottom { hidden: hidden.clone() });
-    let mut mmoe =
-        model(Architecture::Mmoe { experts: 1, expert_hidden: hidden, gate_temperature: 1.0 });
+    let sb = model(Architecture::SharedBottom(SharedBottomConfig { hidden: hidden.clone() }));
+    let mut mmoe = model(mmoe_arch(1, hidden, 1.0));
     let (Network::SharedBottom(src), Network::Mmoe(dst)) = (&sb.network, &mut mmoe.network) else {
         unreachable!()
     };
@@ -82,8 +93,7 @@ fn mmoe_with_one_expert_equals_shared_bottom() {
 
     // Not vacuous: a second expert (with a gate that can weigh it) changes the result.
     let Network::Mmoe(dst) = &mmoe.network else { unreachable!() };
-    let mut two =
-        model(Architecture::Mmoe { experts: 2, expert_hidden: vec![8, 6], gate_temperature: 1.0 });
+    let mut two = model(mmoe_arch(2, vec![8, 6], 1.0));
     let Network::Mmoe(m2) = &mut two.network else { unreachable!() };
     m2.embedding = dst.embedding.clone();
     m2.towers = dst.towers.clone();
@@ -94,18 +104,14 @@ fn mmoe_with_one_expert_equals_shared_bottom() {
 fn cgc_without_task_experts_equals_mmoe() {
     let expert_hidden = vec![8, 6];
     for temperature in [1.0f32, 2.5] {
-        let mmoe = model(Architecture::Mmoe {
-            experts: 3,
-            expert_hidden: expert_hidden.clone(),
-            gate_temperature: temperature,
-        });
-        let mut cgc = model(Architecture::Cgc {
+        let mmoe = model(mmoe_arch(3, expert_hidden.clone(), temperature));
+        let mut cgc = model(Architecture::Cgc(CgcConfig {
             shared_experts: 3,
             task_experts: 0,
             expert_hidden: expert_hidden.clone(),
             gate_temperature: temperature,
-        });
-        let (Network::Mmoe(src), Network::Ple(dst)) = (&mmoe.network, &mut cgc.network) else {
+        }));
+        let (Network::Mmoe(src), Network::Cgc(dst)) = (&mmoe.network, &mut cgc.network) else {
             unreachable!()
         };
         assert_eq!(dst.levels.len(), 1);
@@ -118,7 +124,8 @@ fn cgc_without_task_experts_equals_mmoe() {
         let want = outputs(&mmoe, &input);
         assert_same(&outputs(&cgc, &input), &want);
         // The gates agree too.
-        let (ga, gb) = (mmoe.gate_weights(&input), cgc.gate_weights(&input));
+        let (ga, gb) = (gate_weights(&mmoe, &input), gate_weights(&cgc, &input));
+        assert_eq!(ga.len(), 2);
         assert_eq!(ga.len(), gb.len());
         for (a, b) in ga.iter().zip(&gb) {
             assert_eq!(a.name, b.name);
@@ -126,7 +133,7 @@ fn cgc_without_task_experts_equals_mmoe() {
         }
 
         // Not vacuous: different shared experts give different outputs.
-        let Network::Ple(dst) = &mut cgc.network else { unreachable!() };
+        let Network::Cgc(dst) = &mut cgc.network else { unreachable!() };
         dst.levels[0].shared_experts =
             Some(ExpertBank::new(3, src.embedding.input_dim(), &expert_hidden, &device()));
         assert_differ(&outputs(&cgc, &input), &want);
@@ -136,8 +143,8 @@ fn cgc_without_task_experts_equals_mmoe() {
 #[test]
 fn cross_stitch_with_identity_alpha_equals_single_task_networks() {
     let hidden = vec![8, 6];
-    let st = model(Architecture::SingleTask { hidden: hidden.clone() });
-    let mut cs = model(Architecture::CrossStitch { hidden });
+    let st = model(Architecture::SingleTask(SingleTaskConfig { hidden: hidden.clone() }));
+    let mut cs = model(Architecture::CrossStitch(CrossStitchConfig { hidden }));
     let (Network::SingleTask(src), Network::CrossStitch(dst)) = (&st.network, &mut cs.network)
     else {
         unreachable!()

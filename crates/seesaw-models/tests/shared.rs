@@ -1,8 +1,11 @@
-//! The inference fast path (`MultiTaskModel::forward_shared`): for every architecture, splitting
-//! the first layers into a per-request and a per-row part gives the plain `forward`'s outputs;
-//! a plan that wrongly marks a varying slot shared does not; `SharedSlots::row_groups` finds the
-//! requests of a concatenated batch; `SharedSlots::from_feature_map` picks user, context and
-//! user-id slots. An ignored test times both paths on a KuaiRand-shaped schema.
+//! The serving fast path: an input with row groups (`ModelInput::with_row_groups`) embeds the
+//! slots the schema marks as shared (every slot whose source is not the video) once per group and
+//! splits the first layers into a per-group and a per-row product. For every architecture this
+//! gives the plain `forward`'s outputs; groups that put together rows that differ in a shared
+//! slot do not (only the first row of a group is read for those slots), nor does a schema that
+//! wrongly marks a varying slot as shared; `SharedSlots::row_groups` finds the requests of a
+//! concatenated batch; `SharedSlots::from_schema` picks the user, context and user-id slots of a
+//! feature map's schema. An ignored test times both paths on a KuaiRand-shaped schema.
 
 mod common;
 
@@ -11,66 +14,100 @@ use std::time::Instant;
 use burn::tensor::Device;
 use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{
-    CategoricalSlot, Encoding, FEATURE_MAP_VERSION, FeatureMap, FeatureSchema, FeatureSource,
-    FittedFeature, MultiSlot, TaskInfo, TaskKind,
+    Encoding, FEATURE_MAP_VERSION, FeatureMap, FeatureSchema, FeatureSource, FittedFeature,
+    MultiSlot, TaskInfo, TaskKind,
 };
 use seesaw_data::numeric::FittedNumeric;
 use seesaw_data::spec::NumericTransform;
 use seesaw_data::vocabulary::Vocabulary;
-use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel, SharedSlots};
+use seesaw_models::models::{
+    CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
+    SingleTaskConfig,
+};
+use seesaw_models::{
+    Architecture, ModelConfig, ModelContext, ModelInput, ModelOutputs, MultiTaskModel, SharedSlots,
+};
 
-use common::{Rng, max_abs_diff, tiny_tasks, to_vec};
+use common::{Rng, cat, dense, max_abs_diff, multi, tiny_tasks, to_vec};
+
+use FeatureSource::{Log, User, Video};
 
 fn small_set() -> Vec<Architecture> {
     let h = vec![16, 8];
     vec![
-        Architecture::Logistic,
-        Architecture::SingleTask { hidden: h.clone() },
+        Architecture::Logistic(LogisticConfig {}),
+        Architecture::SingleTask(SingleTaskConfig { hidden: h.clone() }),
         // No hidden layer: the tower reads the embedding itself.
-        Architecture::SingleTask { hidden: vec![] },
-        Architecture::SharedBottom { hidden: h.clone() },
-        Architecture::SharedBottom { hidden: vec![] },
-        Architecture::CrossStitch { hidden: h.clone() },
-        Architecture::Mmoe { experts: 3, expert_hidden: h.clone(), gate_temperature: 1.0 },
-        Architecture::Mmoe { experts: 2, expert_hidden: vec![8], gate_temperature: 0.5 },
-        Architecture::Cgc {
+        Architecture::SingleTask(SingleTaskConfig { hidden: vec![] }),
+        Architecture::SharedBottom(SharedBottomConfig { hidden: h.clone() }),
+        Architecture::SharedBottom(SharedBottomConfig { hidden: vec![] }),
+        Architecture::CrossStitch(CrossStitchConfig { hidden: h.clone() }),
+        Architecture::Mmoe(MmoeConfig {
+            experts: 3,
+            expert_hidden: h.clone(),
+            gate_temperature: 1.0,
+        }),
+        Architecture::Mmoe(MmoeConfig {
+            experts: 2,
+            expert_hidden: vec![8],
+            gate_temperature: 0.5,
+        }),
+        Architecture::Cgc(CgcConfig {
             shared_experts: 2,
             task_experts: 1,
             expert_hidden: h.clone(),
             gate_temperature: 1.0,
-        },
-        Architecture::Ple {
+        }),
+        Architecture::Ple(PleConfig {
             levels: 2,
             shared_experts: 2,
             task_experts: 1,
             expert_hidden: h,
             gate_temperature: 2.0,
-        },
+        }),
     ]
 }
 
 /// Categorical: user_id, video_id, a user feature, a context feature, a video feature; multi:
 /// a user-side slot and a video-side one; dense: two user-side, two video-side (interleaved).
+/// The slots that are not the video's are the shared ones of `mixed_plan`.
 fn mixed_schema() -> FeatureSchema {
-    let cat = |name: &str, cardinality| CategoricalSlot { name: name.into(), cardinality };
     FeatureSchema {
         categorical: vec![
-            cat("user_id", 9),
-            cat("video_id", 13),
-            cat("user_age", 5),
-            cat("tab", 4),
-            cat("video_type", 6),
+            cat("user_id", 9, User),
+            cat("video_id", 13, Video),
+            cat("user_age", 5, User),
+            cat("tab", 4, Log),
+            cat("video_type", 6, Video),
         ],
-        dense: vec!["user_d0".into(), "video_d0".into(), "user_d1".into(), "video_d1".into()],
-        multi: vec![
-            MultiSlot { name: "user_tags".into(), cardinality: 6, max_len: 2 },
-            MultiSlot { name: "video_tags".into(), cardinality: 7, max_len: 3 },
+        dense: vec![
+            dense("user_d0", User),
+            dense("video_d0", Video),
+            dense("user_d1", User),
+            dense("video_d1", Video),
         ],
+        multi: vec![multi("user_tags", 6, 2, User), multi("video_tags", 7, 3, Video)],
     }
 }
 
+/// The shared slots of `mixed_schema`, by index.
 fn mixed_plan(schema: &FeatureSchema) -> SharedSlots {
     SharedSlots::new(schema, [0, 2, 3], [0], [0, 2]).unwrap()
+}
+
+/// `schema` with the source of every slot replaced by `source(kind, index, old source)`, where
+/// kind is "categorical", "multi" or "dense".
+fn with_sources(
+    schema: &FeatureSchema,
+    source: impl Fn(&str, usize, FeatureSource) -> FeatureSource,
+) -> FeatureSchema {
+    let mut schema = schema.clone();
+    schema.categorical.iter_mut().enumerate().for_each(|(i, c)| {
+        c.source = source("categorical", i, c.source);
+    });
+    schema.multi.iter_mut().enumerate().for_each(|(i, m)| m.source = source("multi", i, m.source));
+    schema.dense.iter_mut().enumerate().for_each(|(i, d)| d.source = source("dense", i, d.source));
+    schema
 }
 
 /// Requests of the given sizes, one after another: within a request the shared slots of
@@ -119,82 +156,182 @@ fn requests(schema: &FeatureSchema, sizes: &[usize], seed: u64) -> Batch {
     }
 }
 
-fn outputs(out: &seesaw_models::TaskOutputs) -> Vec<Vec<f64>> {
-    out.outputs.iter().map(to_vec).collect()
+fn outputs(out: &ModelOutputs) -> Vec<Vec<f64>> {
+    out.tasks.iter().map(|t| to_vec(&t.tensor)).collect()
 }
 
 fn largest_difference(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
     a.iter().zip(b).map(|(x, y)| max_abs_diff(x, y)).fold(0.0, f64::max)
 }
 
+fn grouped(input: &ModelInput, groups: &[usize]) -> ModelInput {
+    input.clone().with_row_groups(groups.to_vec())
+}
+
+fn config(arch: Architecture) -> ModelConfig {
+    ModelConfig {
+        architecture: arch,
+        embedding_dim: 4,
+        tower_hidden: vec![8],
+        ..ModelConfig::default()
+    }
+}
+
+fn build(cfg: &ModelConfig, schema: &FeatureSchema, device: &Device) -> MultiTaskModel {
+    MultiTaskModel::new(cfg, &ModelContext::new(cfg, schema.clone(), tiny_tasks()), device).unwrap()
+}
+
 #[test]
-fn forward_shared_equals_forward_for_every_architecture() {
+fn grouped_forward_equals_forward_for_every_architecture() {
     let schema = mixed_schema();
-    let tasks = tiny_tasks();
     let device = Device::flex();
-    let plan = mixed_plan(&schema);
+    let plan = SharedSlots::from_schema(&schema);
+    assert_eq!(plan, mixed_plan(&schema), "the non-video slots are shared");
     let sizes = [5, 1, 7, 3];
     let batch = requests(&schema, &sizes, 11);
     let input = ModelInput::from_batch(&batch, &device);
     assert_eq!(plan.row_groups(&batch), sizes, "one group per request");
+    let singles = vec![1; batch.size];
+    // One group for the whole batch: the four requests have different users.
+    let lumped = [batch.size];
 
     let one = requests(&schema, &[9], 12);
     let one_input = ModelInput::from_batch(&one, &device);
 
-    // Marks video_id and the video-side dense features (varying) shared as well: the first
-    // row's video would be used for all.
-    let wrong = SharedSlots::new(&schema, [0, 1, 2, 3], [0], 0..4).unwrap();
+    // The same slots with no slot shared (all from the video), and with every slot shared.
+    let no_shared = with_sources(&schema, |_, _, _| Video);
+    assert!(SharedSlots::from_schema(&no_shared).is_empty());
+    let all_shared = with_sources(&schema, |_, _, _| User);
+    assert_eq!(
+        SharedSlots::from_schema(&all_shared),
+        SharedSlots::new(&schema, 0..5, 0..2, 0..4).unwrap()
+    );
+    // A schema that marks video_id and the video-side dense features (varying) as context:
+    // the first row's video would be used for all rows of a request.
+    let wrong = with_sources(&schema, |kind, i, source| match (kind, i) {
+        ("categorical", 1) | ("dense", 1) | ("dense", 3) => Log,
+        _ => source,
+    });
+    let wrong_plan = SharedSlots::from_schema(&wrong);
+    assert_eq!(wrong_plan, SharedSlots::new(&schema, [0, 1, 2, 3], [0], 0..4).unwrap());
 
     for arch in small_set() {
         let name = format!("{arch:?}");
-        let cfg = ModelConfig {
-            architecture: arch,
-            embedding_dim: 4,
-            tower_hidden: vec![8],
-            ..ModelConfig::default()
-        };
-        let model = MultiTaskModel::new(&cfg, &schema, &tasks, &device).unwrap();
+        let cfg = config(arch);
+        let model = build(&cfg, &schema, &device);
 
         let plain = outputs(&model.forward(&input));
-        let fast = outputs(&model.forward_shared(&input, &plan, &sizes));
-        let grouped = largest_difference(&plain, &fast);
-        assert!(grouped < 1e-5, "{name}: grouped fast path differs from forward by {grouped}");
+        let fast = outputs(&model.forward(&grouped(&input, &sizes)));
+        let diff_grouped = largest_difference(&plain, &fast);
+        assert!(diff_grouped < 1e-5, "{name}: grouped forward differs by {diff_grouped}");
 
         let plain_one = outputs(&model.forward(&one_input));
-        let fast_one = outputs(&model.forward_shared(&one_input, &plan, &[9]));
-        let diff = largest_difference(&plain_one, &fast_one);
-        assert!(diff < 1e-5, "{name}: single-request fast path differs by {diff}");
+        let fast_one = outputs(&model.forward(&grouped(&one_input, &[9])));
+        let diff_one = largest_difference(&plain_one, &fast_one);
+        assert!(diff_one < 1e-5, "{name}: single-request grouped forward differs by {diff_one}");
 
-        // Nothing shared, or everything in groups of one: still the plain forward.
-        let none = SharedSlots::new(&schema, [], [], []).unwrap();
-        let diff =
-            largest_difference(&plain, &outputs(&model.forward_shared(&input, &none, &sizes)));
-        assert!(diff < 1e-5, "{name}: empty plan differs by {diff}");
-        let all = SharedSlots::new(&schema, 0..5, 0..2, 0..4).unwrap();
-        let singles = vec![1; batch.size];
-        let diff =
-            largest_difference(&plain, &outputs(&model.forward_shared(&input, &all, &singles)));
-        assert!(diff < 1e-5, "{name}: all-shared plan over single rows differs by {diff}");
+        // Groups of one row: every row reads its own shared slots.
+        let diff_singles =
+            largest_difference(&plain, &outputs(&model.forward(&grouped(&input, &singles))));
+        assert!(diff_singles < 1e-5, "{name}: single-row groups differ by {diff_singles}");
 
-        // A plan that is wrong for the data must show: video_id is not constant per request.
-        let bad =
-            largest_difference(&plain, &outputs(&model.forward_shared(&input, &wrong, &sizes)));
+        // Groups that put together rows that differ in a shared slot must show: only the first
+        // row of a group is read for the user and context slots.
+        let bad_groups =
+            largest_difference(&plain, &outputs(&model.forward(&grouped(&input, &lumped))));
+        assert!(
+            bad_groups > 1e-5,
+            "{name}: one group over four users changed nothing ({bad_groups})"
+        );
+
+        // Nothing shared: any grouping, even the wrong one, is the plain forward.
+        let model = build(&cfg, &no_shared, &device);
+        let plain_none = outputs(&model.forward(&input));
+        for groups in [&sizes[..], &lumped[..]] {
+            let diff =
+                largest_difference(&plain_none, &outputs(&model.forward(&grouped(&input, groups))));
+            assert!(diff < 1e-5, "{name}: no shared slot, groups {groups:?} differ by {diff}");
+        }
+
+        // Everything shared, in groups of one row: still the plain forward.
+        let model = build(&cfg, &all_shared, &device);
+        let plain_all = outputs(&model.forward(&input));
+        let diff_all =
+            largest_difference(&plain_all, &outputs(&model.forward(&grouped(&input, &singles))));
+        assert!(diff_all < 1e-5, "{name}: all slots shared over single rows differ by {diff_all}");
+        // (Not vacuous: with every slot shared, the requests' videos are read from their first
+        // rows.)
+        let bad_all =
+            largest_difference(&plain_all, &outputs(&model.forward(&grouped(&input, &sizes))));
+        assert!(
+            bad_all > 1e-5,
+            "{name}: all slots shared over requests changed nothing ({bad_all})"
+        );
+
+        // A schema that is wrong for the data must show: video_id is not constant per request.
+        let model = build(&cfg, &wrong, &device);
+        let plain_wrong = outputs(&model.forward(&input));
+        let bad_schema =
+            largest_difference(&plain_wrong, &outputs(&model.forward(&grouped(&input, &sizes))));
         // (The tolerance above must catch it; deep gated models move little at init.)
-        println!("{name}: grouped fast path {grouped:.1e}, wrong plan {bad:.1e}");
-        assert!(bad > 1e-5, "{name}: marking video_id shared changed nothing ({bad})");
+        println!(
+            "{name}: grouped {diff_grouped:.1e}, one request {diff_one:.1e}, single rows \
+             {diff_singles:.1e}, all shared {diff_all:.1e}; one group over four users \
+             {bad_groups:.1e}, wrong schema {bad_schema:.1e}"
+        );
+        assert!(
+            bad_schema > 1e-5,
+            "{name}: marking video_id shared changed nothing ({bad_schema})"
+        );
         // ... unless the groups are found from the data, which splits the requests.
-        let groups = wrong.row_groups(&batch);
+        let groups = wrong_plan.row_groups(&batch);
         assert!(groups.len() > sizes.len(), "{name}: {groups:?}");
         let diff =
-            largest_difference(&plain, &outputs(&model.forward_shared(&input, &wrong, &groups)));
+            largest_difference(&plain_wrong, &outputs(&model.forward(&grouped(&input, &groups))));
         assert!(diff < 1e-5, "{name}: data-driven groups differ by {diff}");
+    }
+}
+
+#[test]
+fn only_the_first_row_of_a_group_is_read_for_shared_slots() {
+    let schema = mixed_schema();
+    let device = Device::flex();
+    let sizes = [5, 1, 7, 3];
+    let batch = requests(&schema, &sizes, 21);
+    // Rows 3 (in the first group) and 10 (in the third) get another user feature, another
+    // shared dense value and other user tags; the first rows of their groups keep theirs.
+    let mut changed = batch.clone();
+    for r in [3, 10] {
+        let c = &mut changed.categorical[r * changed.n_categorical + 2];
+        *c = (*c + 1) % 5;
+        changed.dense[r * changed.n_dense] += 3.0;
+        let tags = &mut changed.multi[r * changed.multi_width..][..2];
+        let other: [u32; 2] = if tags.contains(&1) || tags.contains(&2) { [3, 4] } else { [1, 2] };
+        tags.copy_from_slice(&other);
+    }
+    let plan = SharedSlots::from_schema(&schema);
+    assert_eq!(plan.row_groups(&changed), [3, 1, 1, 1, 4, 1, 2, 3]);
+    let input = ModelInput::from_batch(&batch, &device);
+    let changed_input = ModelInput::from_batch(&changed, &device);
+    for arch in small_set() {
+        let name = format!("{arch:?}");
+        let model = build(&config(arch), &schema, &device);
+        let plain = outputs(&model.forward(&input));
+        // The plain forward reads the changed rows ...
+        let moved = largest_difference(&plain, &outputs(&model.forward(&changed_input)));
+        assert!(moved > 1e-5, "{name}: the changes do not move the outputs ({moved})");
+        // ... the grouped one does not: it reads the first row of each group.
+        let stale = outputs(&model.forward(&grouped(&changed_input, &sizes)));
+        let diff = largest_difference(&plain, &stale);
+        assert!(diff < 1e-5, "{name}: a row other than the first was read ({diff})");
     }
 }
 
 #[test]
 fn row_groups_split_where_a_shared_slot_changes() {
     let schema = mixed_schema();
-    let plan = mixed_plan(&schema);
+    let plan = SharedSlots::from_schema(&schema);
+    assert_eq!(plan, mixed_plan(&schema));
     let mut batch = requests(&schema, &[4, 4], 3);
     assert_eq!(plan.row_groups(&batch), vec![4, 4]);
     // A candidate that overrides a context feature (slot 3) starts its own group.
@@ -223,7 +360,7 @@ fn row_groups_split_where_a_shared_slot_changes() {
 }
 
 #[test]
-fn plan_from_feature_map_shares_user_and_context_slots() {
+fn shared_slots_from_feature_map_schema_are_user_and_context_slots() {
     let vocab = |tokens: &[&str]| Vocabulary::fit(tokens.iter().map(|t| (*t, 10u64)), 1);
     let numeric = |transform| FittedNumeric::fit(transform, [1.0f32, 2.0, 3.0, 4.0].into_iter(), 3);
     let feature = |name: &str, source, encoding| FittedFeature {
@@ -232,7 +369,8 @@ fn plan_from_feature_map_shares_user_and_context_slots() {
         source,
         encoding,
     };
-    use FeatureSource::{Log, User, Video};
+    // Sources deliberately interleaved: the schema lays slots out by source (log, user, video)
+    // after user_id and video_id, whatever the order here.
     let features = vec![
         feature("tab", Log, Encoding::Categorical { vocabulary: vocab(&["a", "b"]) }),
         feature("video_type", Video, Encoding::Categorical { vocabulary: vocab(&["x", "y"]) }),
@@ -263,26 +401,34 @@ fn plan_from_feature_map_shares_user_and_context_slots() {
         user_id: vocab(&["u1", "u2"]),
         video_id: vocab(&["v1", "v2"]),
         features,
-        tasks: vec![TaskInfo { name: "click".into(), kind: TaskKind::Binary }],
+        tasks: vec![TaskInfo::new("click", TaskKind::Binary)],
         skip: None,
         clip_feature_dim: None,
     };
-    let plan = SharedSlots::from_feature_map(&map);
     let schema = map.schema();
+    let plan = SharedSlots::from_schema(&schema);
+    // Categorical: user_id, video_id, tab (log), user_active (user), video_type, duration
+    // (video). Dense: hour (log), follow, device=<oov|ios|android|web> (user), likes (video).
+    // Multi: interests (user), tag (video).
+    let cat_names: Vec<String> = schema.categorical.iter().map(|c| c.name.clone()).collect();
+    let multi_names: Vec<String> = schema.multi.iter().map(|m| m.name.clone()).collect();
+    let dense_names: Vec<String> =
+        schema.dense.iter().map(|d| d.name.split('=').next().unwrap().to_string()).collect();
+    assert_eq!(cat_names, ["user_id", "video_id", "tab", "user_active", "video_type", "duration"]);
+    assert_eq!(dense_names, ["hour", "follow", "device", "device", "device", "device", "likes"]);
+    assert_eq!(multi_names, ["interests", "tag"]);
     let names = |slots: &[usize], all: &[String]| -> Vec<String> {
         slots.iter().map(|&i| all[i].clone()).collect()
     };
-    let cat_names: Vec<String> = schema.categorical.iter().map(|c| c.name.clone()).collect();
-    let multi_names: Vec<String> = schema.multi.iter().map(|m| m.name.clone()).collect();
     assert_eq!(names(plan.categorical(), &cat_names), ["user_id", "tab", "user_active"]);
     assert_eq!(names(plan.multi(), &multi_names), ["interests"]);
-    let dense: Vec<String> = names(plan.dense(), &schema.dense)
-        .iter()
-        .map(|n| n.split('=').next().unwrap().to_string())
-        .collect();
-    assert_eq!(dense, ["follow", "device", "device", "device", "device", "hour"]);
-    assert_eq!(plan.categorical(), [0, 2, 4]);
-    assert_eq!(plan.dense(), [0, 1, 2, 3, 4, 6]);
+    assert_eq!(
+        names(plan.dense(), &dense_names),
+        ["hour", "follow", "device", "device", "device", "device"]
+    );
+    assert_eq!(plan.categorical(), [0, 2, 3]);
+    assert_eq!(plan.multi(), [0]);
+    assert_eq!(plan.dense(), [0, 1, 2, 3, 4, 5]);
 }
 
 // ---- timing ------------------------------------------------------------------------------
@@ -290,18 +436,18 @@ fn plan_from_feature_map_shares_user_and_context_slots() {
 /// KuaiRand-shaped: 36 categorical slots (user_id, video_id, 30 user features, tab, 3 video
 /// features), one video-side multi slot of max_len 4, 5 dense of which 4 user-side.
 fn kuairand_like() -> (FeatureSchema, SharedSlots) {
-    let cat = |name: String, cardinality| CategoricalSlot { name, cardinality };
-    let mut categorical = vec![cat("user_id".into(), 27_000), cat("video_id".into(), 7_600)];
-    categorical.extend((0..30).map(|i| cat(format!("user_f{i}"), 20 + i * 7)));
-    categorical.push(cat("tab".into(), 15));
-    categorical.extend((0..3).map(|i| cat(format!("video_f{i}"), 40 + i)));
+    let mut categorical = vec![cat("user_id", 27_000, User), cat("video_id", 7_600, Video)];
+    categorical.extend((0..30).map(|i| cat(&format!("user_f{i}"), 20 + i * 7, User)));
+    categorical.push(cat("tab", 15, Log));
+    categorical.extend((0..3).map(|i| cat(&format!("video_f{i}"), 40 + i, Video)));
     let schema = FeatureSchema {
         categorical,
-        dense: (0..5).map(|i| format!("d{i}")).collect(),
-        multi: vec![MultiSlot { name: "tag".into(), cardinality: 70, max_len: 4 }],
+        dense: (0..5).map(|i| dense(&format!("d{i}"), if i < 4 { User } else { Video })).collect(),
+        multi: vec![multi("tag", 70, 4, Video)],
     };
+    let plan = SharedSlots::from_schema(&schema);
     let shared_cat = std::iter::once(0).chain(2..33);
-    let plan = SharedSlots::new(&schema, shared_cat, [], 0..4).unwrap();
+    assert_eq!(plan, SharedSlots::new(&schema, shared_cat, [], 0..4).unwrap());
     assert_eq!(plan.categorical().len(), 32);
     (schema, plan)
 }
@@ -360,18 +506,22 @@ fn median_ms(mut run: impl FnMut(), reps: usize) -> f64 {
 
 #[test]
 #[ignore = "timing; run with --release -- --ignored --nocapture"]
-fn time_forward_shared_on_kuairand_shape() {
+fn time_grouped_forward_on_kuairand_shape() {
     let (schema, plan) = kuairand_like();
     let tasks: Vec<TaskInfo> = (0..9)
-        .map(|i| TaskInfo {
-            name: format!("t{i}"),
-            kind: if i == 7 { TaskKind::Regression } else { TaskKind::Binary },
+        .map(|i| {
+            let kind = if i == 7 { TaskKind::Regression } else { TaskKind::Binary };
+            TaskInfo::new(format!("t{i}"), kind)
         })
         .collect();
     let device = Device::flex();
     let archs = [
-        Architecture::Mmoe { experts: 4, expert_hidden: vec![128, 64], gate_temperature: 1.0 },
-        Architecture::CrossStitch { hidden: vec![128, 64] },
+        Architecture::Mmoe(MmoeConfig {
+            experts: 4,
+            expert_hidden: vec![128, 64],
+            gate_temperature: 1.0,
+        }),
+        Architecture::CrossStitch(CrossStitchConfig { hidden: vec![128, 64] }),
     ];
     for arch in archs {
         let name = arch.name();
@@ -381,23 +531,25 @@ fn time_forward_shared_on_kuairand_shape() {
             tower_hidden: vec![32],
             ..ModelConfig::default()
         };
-        let model = MultiTaskModel::new(&cfg, &schema, &tasks, &device).unwrap();
+        let context = ModelContext::new(&cfg, schema.clone(), tasks.clone());
+        let model = MultiTaskModel::new(&cfg, &context, &device).unwrap();
         for sizes in [vec![500], vec![500; 4]] {
             let batch = kuairand_requests(&schema, &plan, &sizes);
             let groups = plan.row_groups(&batch);
             assert_eq!(groups, sizes);
             let input = ModelInput::from_batch(&batch, &device);
+            let grouped_input = grouped(&input, &groups);
             let plain = outputs(&model.forward(&input));
-            let fast = outputs(&model.forward_shared(&input, &plan, &groups));
+            let fast = outputs(&model.forward(&grouped_input));
             let diff = largest_difference(&plain, &fast);
-            let sync = |out: seesaw_models::TaskOutputs| {
-                out.outputs.iter().for_each(|t| {
-                    t.to_data();
+            let sync = |out: ModelOutputs| {
+                out.tasks.iter().for_each(|t| {
+                    t.tensor.to_data();
                 })
             };
             let reps = 31;
             let plain_ms = median_ms(|| sync(model.forward(&input)), reps);
-            let fast_ms = median_ms(|| sync(model.forward_shared(&input, &plan, &groups)), reps);
+            let fast_ms = median_ms(|| sync(model.forward(&grouped_input)), reps);
             let grouping_ms = median_ms(
                 || {
                     std::hint::black_box(plan.row_groups(&batch));
@@ -405,7 +557,7 @@ fn time_forward_shared_on_kuairand_shape() {
                 reps,
             );
             println!(
-                "{name:>12} rows {:>5} ({} requests): forward {plain_ms:7.2} ms, forward_shared \
+                "{name:>12} rows {:>5} ({} requests): forward {plain_ms:7.2} ms, grouped forward \
                  {fast_ms:7.2} ms ({:.1}x), row_groups {grouping_ms:.3} ms, max |diff| {diff:.2e}",
                 batch.size,
                 sizes.len(),

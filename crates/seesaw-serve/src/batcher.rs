@@ -1,9 +1,9 @@
 //! Micro-batching: concurrent requests are scored together. Requests wait in a bounded queue; a
 //! worker takes what is queued (up to `max_batch_rows`), waits at most `max_wait` for more,
 //! scores the lot and answers each request with its own rows. Small requests share a model call;
-//! a request of `MIN_ROWS_PER_CALL` rows or more gets its own, where the shared-slot fast path
-//! (`MultiTaskModel::forward_shared`: the user and context part of the first layers computed once
-//! per request) saves the most. When the queue is full a request is refused at once (503) instead
+//! a request of `MIN_ROWS_PER_CALL` rows or more gets its own. Each request hands the model its
+//! row groups (runs of candidates that share the user and the context), so the model computes the
+//! user and context part of its first layers once per group (`ModelInput::row_groups`). When the queue is full a request is refused at once (503) instead
 //! of waiting without bound.
 //!
 //! A job carries the model it was encoded with, and jobs are only batched with jobs of the same
@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use seesaw_data::batch::Batch;
-use seesaw_models::ModelInput;
-use seesaw_train::tensors::to_vec;
+use seesaw_models::{ModelInput, to_vec};
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
-use crate::loaded_model::LoadedModel;
+use crate::loaded_model::{EncodedRequest, LoadedModel};
 use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +49,15 @@ impl Default for BatcherConfig {
     }
 }
 
-/// Per task (model order), one prediction per candidate row of the request.
+/// Per task (model order), then per extra score (declaration order), one prediction per
+/// candidate row of the request.
 pub type JobPredictions = Vec<Vec<f32>>;
 
 struct Job {
     model: Arc<LoadedModel>,
     batch: Batch,
+    /// The request's row groups (see `LoadedModel::encode`).
+    groups: Vec<usize>,
     reply: oneshot::Sender<Result<JobPredictions, ApiError>>,
 }
 
@@ -109,12 +111,13 @@ impl Batcher {
     pub fn submit(
         &self,
         model: Arc<LoadedModel>,
-        batch: Batch,
+        request: EncodedRequest,
     ) -> Result<oneshot::Receiver<Result<JobPredictions, ApiError>>, ApiError> {
         let (reply, answer) = oneshot::channel();
+        let EncodedRequest { batch, groups } = request;
         // Counted before sending so that the worker's decrement can never run first.
         let depth = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
-        match self.queue.try_send(Job { model, batch, reply }) {
+        match self.queue.try_send(Job { model, batch, groups, reply }) {
             Ok(()) => {
                 self.metrics.queue_depth().set(depth as i64);
                 Ok(answer)
@@ -203,41 +206,40 @@ fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device
         return;
     }
     let rows: usize = jobs.iter().map(|job| job.batch.size).sum();
-    let tasks = &model.map.tasks;
+    let n_scores = model.map.tasks.len() + model.model.extra_scores.len();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut predictions: Vec<Vec<f32>> = vec![Vec::with_capacity(rows); tasks.len()];
-        let mut calls: Vec<Vec<&Batch>> = vec![Vec::new()];
+        let mut predictions: Vec<Vec<f32>> = vec![Vec::with_capacity(rows); n_scores];
+        let mut calls: Vec<Vec<&Job>> = vec![Vec::new()];
         let mut call_rows = 0;
         for job in &jobs {
             if call_rows >= MIN_ROWS_PER_CALL {
                 calls.push(Vec::new());
                 call_rows = 0;
             }
-            calls.last_mut().expect("one call at least").push(&job.batch);
+            calls.last_mut().expect("one call at least").push(job);
             call_rows += job.batch.size;
         }
-        for batches in calls {
+        for call in calls {
             let call_started = Instant::now();
             let joined;
-            let batch = if let [only] = batches.as_slice() {
-                *only
+            let batch = if let [only] = call.as_slice() {
+                &only.batch
             } else {
-                joined = concat(&batches);
+                joined = concat(call.iter().map(|job| &job.batch));
                 &joined
             };
+            let groups: Vec<usize> =
+                call.iter().flat_map(|job| job.groups.iter().copied()).collect();
             let input = ModelInput::from_batch(batch, device);
-            // Runs of rows that share the user and context slots (one per request, unless a
-            // candidate overrides the context); the plain forward when there is little to share.
-            let groups = model.shared.row_groups(batch);
-            let outputs = if model.shared.is_empty() || groups.len() * 4 > batch.size {
-                model.model.forward(&input)
-            } else {
-                model.model.forward_shared(&input, &model.shared, &groups)
-            };
-            for (all, task) in predictions.iter_mut().zip(outputs.predictions(tasks)) {
-                all.extend(to_vec(task));
+            // The plain forward when groups are too small for the split to pay.
+            let input =
+                if groups.len() * 4 > batch.size { input } else { input.with_row_groups(groups) };
+            let outputs = model.model.forward(&input);
+            let scores = outputs.predictions().into_iter().chain(outputs.extra_predictions());
+            for (all, score) in predictions.iter_mut().zip(scores) {
+                all.extend(to_vec(score));
             }
-            metrics.observe_model_call(batch.size, batches.len(), call_started.elapsed());
+            metrics.observe_model_call(batch.size, call.len(), call_started.elapsed());
         }
         predictions
     }));
@@ -262,8 +264,8 @@ fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device
 }
 
 /// The model inputs of several batches, one after another (labels are not needed to score).
-fn concat(batches: &[&Batch]) -> Batch {
-    let first = batches[0];
+fn concat<'a>(batches: impl Iterator<Item = &'a Batch> + Clone) -> Batch {
+    let first = batches.clone().next().expect("at least one batch to join");
     let mut joined = Batch {
         n_categorical: first.n_categorical,
         n_dense: first.n_dense,

@@ -85,7 +85,7 @@ impl IntoResponse for ApiError {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("loading the model in {dir}: {cause}", dir = .dir.display())]
-    Model { dir: PathBuf, cause: seesaw_train::TrainError },
+    Model { dir: PathBuf, cause: seesaw_models::ModelError },
     #[error("loading the side tables for the model in {dir}: {cause}", dir = .dir.display())]
     SideTables { dir: PathBuf, cause: seesaw_data::DataError },
     #[error("the model in {dir}: {message}", dir = .dir.display())]

@@ -12,9 +12,9 @@ use burn::tensor::Device;
 use seesaw_data::batch::{Batch, BatchBuilder, RowInputs};
 use seesaw_data::feature_map::{EncodedParts, FeatureMap, FeatureSchema, FeatureSource};
 use seesaw_data::streaming::EncodedSideTables;
-use seesaw_models::{MultiTaskModel, SharedSlots};
-use seesaw_train::fusion::{Fusion, FusionConfig};
-use seesaw_train::model_dir::{self, MANIFEST_FILE, WEIGHTS_FILE};
+use seesaw_models::MultiTaskModel;
+use seesaw_models::fusion::{Fusion, FusionConfig};
+use seesaw_models::model_dir::{self, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
 
 use crate::error::{ApiError, ServeError};
 use crate::request::{Context, ScoreRequest};
@@ -37,11 +37,10 @@ pub struct LoadedModel {
     pub schema: FeatureSchema,
     /// The task names in model order, built once: every response names them.
     pub task_names: Arc<[String]>,
+    /// The model's extra scores (DLEN's emotion), in its order: every response names them.
+    pub extra_names: Arc<[String]>,
     pub tables: EncodedSideTables,
     pub model: MultiTaskModel,
-    /// The slots every candidate of a request shares (user id, user and context features): the
-    /// batcher embeds them once per request (`MultiTaskModel::forward_shared`).
-    pub shared: SharedSlots,
     pub fusion_config: FusionConfig,
     pub fusion: Fusion,
 }
@@ -50,7 +49,7 @@ impl LoadedModel {
     pub fn load(source: &ModelSource, device: &Device) -> Result<Self, ServeError> {
         let dir = source.dir.clone();
         let version = fingerprint(&dir)?;
-        let (manifest, model) = model_dir::load(&dir, device)
+        let (manifest, model): (Manifest, _) = model_dir::load(&dir, device)
             .map_err(|cause| ServeError::Model { dir: dir.clone(), cause })?;
         let mut map = manifest.feature_map;
         if let (Some(path), Some(users)) = (&source.users, map.spec.users.as_mut()) {
@@ -62,16 +61,16 @@ impl LoadedModel {
         let tables = EncodedSideTables::load(&map)
             .map_err(|cause| ServeError::SideTables { dir: dir.clone(), cause })?;
         let fusion_config =
-            manifest.config.fusion.clone().unwrap_or_else(|| FusionConfig::default_for(&map.tasks));
+            manifest.fusion.clone().unwrap_or_else(|| FusionConfig::default_for(&map.tasks));
         let fusion = fusion_config
-            .resolve(&map.tasks)
+            .resolve_with(&map.tasks, &model.extra_scores)
             .map_err(|message| ServeError::Config { dir: dir.clone(), message })?;
         Ok(Self {
             version,
             architecture: manifest.architecture,
             schema: map.schema(),
             task_names: map.tasks.iter().map(|t| t.name.clone()).collect(),
-            shared: SharedSlots::from_feature_map(&map),
+            extra_names: model.extra_scores.iter().map(|e| e.name.clone()).collect(),
             map,
             tables,
             model,
@@ -86,13 +85,15 @@ impl LoadedModel {
         match &request.fusion {
             None => Ok(self.fusion.clone()),
             Some(config) => config
-                .resolve(&self.map.tasks)
+                .resolve_with(&self.map.tasks, &self.model.extra_scores)
                 .map_err(|message| ApiError::unprocessable("invalid_fusion", message)),
         }
     }
 
-    /// One batch row per candidate, in request order.
-    pub fn encode(&self, request: &ScoreRequest) -> Result<Batch, ApiError> {
+    /// One batch row per candidate, in request order, with the request's row groups: runs of
+    /// consecutive candidates whose context encodes alike (all of them, when no candidate brings
+    /// its own), so that the user and context slots are the same on every row of a group.
+    pub fn encode(&self, request: &ScoreRequest) -> Result<EncodedRequest, ApiError> {
         let map = &self.map;
         let n_tasks = map.tasks.len();
         let mut builder = BatchBuilder::new(
@@ -109,6 +110,8 @@ impl LoadedModel {
         let no_labels = vec![(0.0, false); n_tasks];
         let shared_context = self.encode_context(&request.context, None)?;
         let mut own_context;
+        let mut groups: Vec<usize> = Vec::new();
+        let mut previous: Option<EncodedParts> = None;
         for (i, candidate) in request.candidates.iter().enumerate() {
             let context = if candidate.context.is_empty() {
                 &shared_context
@@ -119,6 +122,18 @@ impl LoadedModel {
                     )?;
                 &own_context
             };
+            // A new group wherever the context differs from the previous candidate's.
+            match (groups.last_mut(), &previous) {
+                (Some(size), Some(before)) if same_parts(before, context) => *size += 1,
+                _ => {
+                    groups.push(1);
+                    previous = Some(EncodedParts {
+                        categorical: context.categorical.clone(),
+                        dense: context.dense.clone(),
+                        multi: context.multi.clone(),
+                    });
+                }
+            }
             let video_key = candidate.video_id.0.as_str();
             builder.push(RowInputs {
                 user_id,
@@ -135,7 +150,7 @@ impl LoadedModel {
                 row: i as u32,
             });
         }
-        Ok(builder.finish())
+        Ok(EncodedRequest { batch: builder.finish(), groups })
     }
 
     /// Encodes the model's context features from `context`, falling back to `base` for names it
@@ -176,6 +191,20 @@ impl LoadedModel {
         }
         Ok(parts)
     }
+}
+
+/// Whether two encodings are the same (dense values compared bit for bit).
+fn same_parts(a: &EncodedParts, b: &EncodedParts) -> bool {
+    a.categorical == b.categorical
+        && a.multi == b.multi
+        && a.dense.len() == b.dense.len()
+        && a.dense.iter().zip(&b.dense).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// A request's rows and their row groups (sizes summing to the number of rows).
+pub struct EncodedRequest {
+    pub batch: Batch,
+    pub groups: Vec<usize>,
 }
 
 /// FNV-1a over the manifest and the weights: cheap, stable across builds, and enough to tell two

@@ -19,7 +19,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use seesaw_data::feature_map::FeatureValue;
-use seesaw_train::fusion::FusionConfig;
+use seesaw_models::fusion::FusionConfig;
 
 use crate::error::ApiError;
 

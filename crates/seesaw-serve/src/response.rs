@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use seesaw_train::fusion::{Fusion, FusionConfig};
+use seesaw_models::fusion::{Fusion, FusionConfig};
 
 use crate::batcher::JobPredictions;
 use crate::loaded_model::LoadedModel;
@@ -33,6 +33,9 @@ pub struct ScoredCandidate {
     pub fused_score: f64,
     /// Task name → prediction, in the model's task order.
     pub predictions: TaskValues,
+    /// The model's extra scores (e.g. `"emotion"`), each a key of the candidate's object.
+    #[serde(flatten)]
+    pub extras: TaskValues,
 }
 
 /// Task names and values, serialised as one JSON object in task order.
@@ -53,7 +56,8 @@ impl Serialize for TaskValues {
 }
 
 impl ScoreResponse {
-    /// `predictions` is task-major: `predictions[k][i]` is task k for candidate i.
+    /// `predictions` is score-major: `predictions[k][i]` is task (or, past the tasks, extra
+    /// score) k for candidate i.
     pub fn build(
         model: &LoadedModel,
         request: &ScoreRequest,
@@ -61,7 +65,8 @@ impl ScoreResponse {
         predictions: &JobPredictions,
     ) -> Self {
         let names = model.task_names.clone();
-        let mut row = vec![0.0f32; names.len()];
+        let n_tasks = names.len();
+        let mut row = vec![0.0f32; predictions.len()];
         let mut results: Vec<ScoredCandidate> = request
             .candidates
             .iter()
@@ -74,7 +79,14 @@ impl ScoreResponse {
                     index: i,
                     video_id: candidate.video_id.0.clone(),
                     fused_score: fusion.score(&row),
-                    predictions: TaskValues { names: names.clone(), values: row.clone() },
+                    predictions: TaskValues {
+                        names: names.clone(),
+                        values: row[..n_tasks].to_vec(),
+                    },
+                    extras: TaskValues {
+                        names: model.extra_names.clone(),
+                        values: row[n_tasks..].to_vec(),
+                    },
                 }
             })
             .collect();

@@ -264,8 +264,8 @@ async fn score_request(
     let request = request::decode(&body, &state.limits)?;
     let model = state.model();
     let fusion = model.fusion_for(&request)?;
-    let batch = model.encode(&request)?;
-    let answer = state.batcher.submit(model.clone(), batch)?;
+    let encoded = model.encode(&request)?;
+    let answer = state.batcher.submit(model.clone(), encoded)?;
     let predictions = match tokio::time::timeout(state.request_timeout, answer).await {
         Ok(Ok(result)) => result?,
         Ok(Err(_)) => return Err(ApiError::internal("the scoring worker stopped")),

@@ -20,9 +20,9 @@ use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 
+use seesaw_models::fusion::{FusionConfig, FusionMethod};
 use seesaw_serve::ApiError;
 use seesaw_serve::request::{Candidate, ContextValue, Id, RequestLimits, ScoreRequest, decode};
-use seesaw_train::fusion::{FusionConfig, FusionMethod};
 
 /// Small limits, so that generated bodies cross them often.
 const LIMITS: RequestLimits = RequestLimits { max_candidates: 20, max_body_bytes: 8192 };

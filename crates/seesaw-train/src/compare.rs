@@ -14,13 +14,13 @@ use seesaw_data::split::Part;
 use seesaw_metrics::{
     MeanSd, MetricDirection, MtlComparison, TaskComparison, compare_to_single_task,
 };
-use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel};
+use seesaw_models::models::SingleTaskConfig;
+use seesaw_models::{Architecture, ModelConfig};
 
 use crate::error::Result;
 use crate::evaluate::{Evaluation, metrics, predict};
 use crate::history::EpochRecord;
 use crate::run_config::RunConfig;
-use crate::tensors::to_vec;
 use crate::trainer::{TrainObserver, train};
 
 pub const SINGLE_TASK: &str = "single_task";
@@ -101,7 +101,8 @@ pub fn compare(
     let part = evaluation_part(data);
     let mut architectures = config.compare.architectures.clone();
     if !architectures.iter().any(|a| a.name() == SINGLE_TASK) {
-        architectures.insert(0, Architecture::SingleTask { hidden: vec![128, 64] });
+        architectures
+            .insert(0, Architecture::SingleTask(SingleTaskConfig { hidden: vec![128, 64] }));
     }
     let total = architectures.len() * config.compare.seeds.len();
     let device = Device::flex();
@@ -128,7 +129,7 @@ pub fn compare(
                 best_epoch: outcome.best_epoch,
                 train_seconds,
                 num_params: outcome.model.num_params(),
-                gate_utilisation: gate_utilisation(&outcome.model, batches(), &device),
+                gate_utilisation: predictions.gate_utilisation,
             };
             observer.on_run_end(&result);
             runs.push(result);
@@ -146,34 +147,6 @@ pub fn compare(
         best_achievable_auc,
         config: config.clone(),
     })
-}
-
-/// Mean gate weight per expert for every gate, over the given batches.
-pub fn gate_utilisation(
-    model: &MultiTaskModel,
-    batches: impl Iterator<Item = seesaw_data::batch::Batch>,
-    device: &Device,
-) -> BTreeMap<String, Vec<f64>> {
-    let mut sums: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut rows = 0usize;
-    for batch in batches {
-        let input = ModelInput::from_batch(&batch, device);
-        for gate in model.gate_weights(&input) {
-            let n_experts = gate.weights.dims()[1];
-            let values = to_vec(gate.weights);
-            let sum = sums.entry(gate.name).or_insert_with(|| vec![0.0; n_experts]);
-            for row in values.chunks(n_experts) {
-                for (s, &v) in sum.iter_mut().zip(row) {
-                    *s += v as f64;
-                }
-            }
-        }
-        rows += batch.size;
-    }
-    for sum in sums.values_mut() {
-        sum.iter_mut().for_each(|s| *s /= rows.max(1) as f64);
-    }
-    sums
 }
 
 fn summarise(
@@ -302,13 +275,13 @@ mod tests {
 
     #[test]
     fn a_seesaw_within_seed_noise_is_not_significant() {
-        let tasks = vec![
-            TaskInfo { name: "a".into(), kind: TaskKind::Binary },
-            TaskInfo { name: "b".into(), kind: TaskKind::Binary },
-        ];
+        let tasks =
+            vec![TaskInfo::new("a", TaskKind::Binary), TaskInfo::new("b", TaskKind::Binary)];
         let architectures = vec![
-            Architecture::SingleTask { hidden: vec![] },
-            Architecture::SharedBottom { hidden: vec![] },
+            Architecture::SingleTask(SingleTaskConfig { hidden: vec![] }),
+            Architecture::SharedBottom(seesaw_models::models::SharedBottomConfig {
+                hidden: vec![],
+            }),
         ];
         // a improves by 0.05 (far beyond the spread); b loses 0.0001 (well within it).
         let runs = vec![

@@ -10,11 +10,10 @@ use serde::{Deserialize, Serialize};
 use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{TaskInfo, TaskKind};
 use seesaw_metrics as metrics;
-use seesaw_models::{ModelInput, MultiTaskModel};
+use seesaw_models::{ModelInput, MultiTaskModel, to_vec};
 
 use crate::config::MonitorTerm;
 use crate::error::{Result, TrainError};
-use crate::tensors::to_vec;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskMetrics {
@@ -63,7 +62,8 @@ pub struct Evaluation {
     pub tasks: BTreeMap<String, TaskMetrics>,
 }
 
-/// Predictions (probabilities for binary tasks) with the labels they are scored against.
+/// Predictions (probabilities for binary tasks) with the labels they are scored against, the
+/// model's extra scores, and its mean gate weights.
 #[derive(Debug, Clone, Default)]
 pub struct Predictions {
     pub rows: Vec<u32>,
@@ -72,9 +72,14 @@ pub struct Predictions {
     pub predictions: Vec<Vec<f32>>,
     pub labels: Vec<Vec<f32>>,
     pub masks: Vec<Vec<f32>>,
+    /// The model's extra scores by name (in its declaration order), one value per row.
+    pub extras: Vec<(String, Vec<f32>)>,
+    /// Gate name → mean weight per expert over the rows (gated models only).
+    pub gate_utilisation: BTreeMap<String, Vec<f64>>,
 }
 
-/// Runs the model (in inference mode) over the batches.
+/// Runs the model (in inference mode) over the batches, in one pass: task predictions, extra
+/// scores and gate weights.
 pub fn predict(
     model: &MultiTaskModel,
     tasks: &[TaskInfo],
@@ -86,19 +91,39 @@ pub fn predict(
         predictions: vec![Vec::new(); n_tasks],
         labels: vec![Vec::new(); n_tasks],
         masks: vec![Vec::new(); n_tasks],
+        extras: model.extra_scores.iter().map(|e| (e.name.clone(), Vec::new())).collect(),
         ..Default::default()
     };
+    let mut gate_sums: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for batch in batches {
-        let input = ModelInput::from_batch(&batch, device);
-        let predictions = model.forward(&input).predictions(tasks);
-        for (k, p) in predictions.into_iter().enumerate() {
+        let input = ModelInput::from_batch(&batch, device).with_diagnostics();
+        let outputs = model.forward(&input);
+        for (k, p) in outputs.predictions().into_iter().enumerate() {
             out.predictions[k].extend(to_vec(p));
             out.labels[k].extend_from_slice(batch.label(k));
             out.masks[k].extend_from_slice(batch.mask(k));
         }
+        for (slot, p) in out.extras.iter_mut().zip(outputs.extra_predictions()) {
+            slot.1.extend(to_vec(p));
+        }
+        for gate in outputs.gates {
+            let n_experts = gate.weights.dims()[1];
+            let values = to_vec(gate.weights);
+            let sum = gate_sums.entry(gate.name).or_insert_with(|| vec![0.0; n_experts]);
+            for row in values.chunks(n_experts) {
+                for (s, &v) in sum.iter_mut().zip(row) {
+                    *s += v as f64;
+                }
+            }
+        }
         out.rows.extend_from_slice(&batch.rows);
         out.user_group.extend_from_slice(&batch.user_group);
     }
+    let rows = out.rows.len().max(1) as f64;
+    for sum in gate_sums.values_mut() {
+        sum.iter_mut().for_each(|s| *s /= rows);
+    }
+    out.gate_utilisation = gate_sums;
     out
 }
 

@@ -16,6 +16,10 @@ pub struct EpochRecord {
     pub steps: usize,
     /// Mean training loss per task over the epoch.
     pub train_loss: BTreeMap<String, f64>,
+    /// Mean of each of the model's auxiliary loss terms (DLEN's emotion supervision, FRAME's
+    /// BPR, ...) over the epoch's steps.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auxiliary_loss: BTreeMap<String, f64>,
     /// Loss weight per task used in the epoch.
     pub task_weights: BTreeMap<String, f64>,
     pub valid: Evaluation,

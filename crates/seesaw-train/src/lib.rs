@@ -2,20 +2,19 @@
 //! optimiser and its schedule, early stopping, atomic checkpoints with resume, and per-task
 //! metrics computed with seesaw-metrics' exact definitions.
 
+pub mod checkpoint;
 pub mod compare;
 pub mod config;
 pub mod error;
 pub mod evaluate;
-pub mod fusion;
 pub mod history;
-pub mod loss;
-pub mod model_dir;
 pub mod plots;
 pub mod report;
 pub mod run_config;
 pub mod run_data;
 pub mod schedule;
-pub mod tensors;
+pub mod task_gradients;
+pub mod trained_model;
 pub mod trainer;
 pub mod weighting;
 

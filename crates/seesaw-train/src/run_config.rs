@@ -6,11 +6,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use seesaw_data::spec::DatasetSpec;
+use seesaw_models::fusion::FusionConfig;
 use seesaw_models::{Architecture, ModelConfig};
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::fusion::FusionConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

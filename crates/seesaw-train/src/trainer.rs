@@ -1,43 +1,63 @@
-//! The training loop: shuffled mini-batches, masked per-task losses combined by the task
-//! weighting, Adam or AdamW with warm-up and decay, validation after every epoch, early
-//! stopping on the monitored score, and an atomic checkpoint every epoch from which a run
-//! resumes exactly where it stopped.
+//! The training loop: shuffled mini-batches, the model's loss terms combined by the task
+//! weighting, Adam or AdamW with warm-up and decay, validation after every epoch, early stopping
+//! on the monitored score, and an atomic checkpoint every epoch from which a run resumes exactly
+//! where it stopped.
+//!
+//! `train_step` is one optimiser step; `train` the fit loop around it. Neither knows the model
+//! kind: the model gives its loss terms (`MultiTaskModel::loss`), the weighting combines the
+//! per-task ones, and every named term is logged.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{
     AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig,
 };
-use burn::tensor::{Device, Tensor};
-use serde::{Deserialize, Serialize};
+use burn::tensor::Device;
 
+use seesaw_data::batch::Batch;
 use seesaw_data::dataset::PreparedDataset;
 use seesaw_data::feature_map::TaskInfo;
 use seesaw_data::split::Part;
-use seesaw_models::{ModelConfig, ModelInput, MultiTaskModel};
+use seesaw_models::{ModelConfig, ModelContext, ModelInput, ModelTargets, MultiTaskModel};
 
+use crate::checkpoint::{Checkpoint, CheckpointState, error as checkpoint_error};
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, evaluate, score};
 use crate::history::{EpochRecord, append_jsonl};
-use crate::loss::task_loss;
 use crate::schedule::learning_rate;
-use crate::tensors::task_targets;
-use crate::weighting::{TaskWeighting, UncertaintyWeights};
+use crate::task_gradients::task_gradients;
+use crate::weighting::{Weighting, WeightingModule};
 
 /// Hooks for progress display; every method has a no-op default.
 pub trait TrainObserver {
     fn on_epoch_start(&mut self, _epoch: usize, _steps: usize) {}
-    /// Called after each step with the step's per-task losses (NaN where a task had no label).
-    fn on_step(&mut self, _step: usize, _losses: &[f64]) {}
+    /// Called after each step with the step's loss terms.
+    fn on_step(&mut self, _step: usize, _losses: &StepLosses) {}
     fn on_epoch_end(&mut self, _record: &EpochRecord) {}
 }
 
 pub struct NoObserver;
 impl TrainObserver for NoObserver {}
+
+/// The loss terms of one step, as numbers.
+#[derive(Debug, Clone, Default)]
+pub struct StepLosses {
+    /// Per task, in task order; NaN where the batch has no label of the task.
+    pub tasks: Vec<f64>,
+    /// The model's named auxiliary terms.
+    pub auxiliary: Vec<(String, f64)>,
+}
+
+/// What the optimiser steps: the model and the task weighting's parameters, one module tree.
+#[derive(Module, Debug)]
+pub struct Trainable {
+    pub model: MultiTaskModel,
+    pub weighting: WeightingModule,
+}
 
 pub struct TrainOutcome {
     /// The model of the best epoch (the last one when there is no validation data), in inference
@@ -48,27 +68,63 @@ pub struct TrainOutcome {
     pub best_score: Option<f64>,
 }
 
-/// What a checkpoint directory holds besides the weights.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointState {
-    /// Epochs completed.
-    epochs_done: usize,
-    history: Vec<EpochRecord>,
-    best_epoch: usize,
-    best_score: Option<f64>,
-    /// The run's settings: resuming with other settings would not continue the same run.
-    train: TrainConfig,
-    model: ModelConfig,
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// One optimiser step on `batch`: forward, the model's loss terms, the weighting's total, one
+/// backward pass, one update. Returns the stepped module and the step's losses; `None` when no
+/// task of the batch has a label (no step is taken). A non-finite loss term is an error.
+pub fn train_step(
+    trainable: Trainable,
+    optimizer: &mut ModuleOptimizer,
+    batch: &Batch,
+    lr: f64,
+    device: &Device,
+) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
+    let mut trainable = trainable;
+    let input = ModelInput::from_batch(batch, device);
+    let targets = ModelTargets::from_batch(batch, device);
+    if trainable.weighting.wants_task_gradients() {
+        let gradients = task_gradients(&trainable.model, &input, &targets);
+        trainable.weighting.observe_task_gradients(&gradients);
+    }
+    let outputs = trainable.model.forward(&input);
+    let terms = trainable.model.loss(&outputs, &targets);
+    let values = StepLosses {
+        tasks: terms
+            .tasks
+            .iter()
+            .map(|l| l.as_ref().map_or(f64::NAN, |l| l.clone().into_scalar::<f32>() as f64))
+            .collect(),
+        auxiliary: terms
+            .auxiliary
+            .iter()
+            .map(|(name, l)| (name.clone(), l.clone().into_scalar::<f32>() as f64))
+            .collect(),
+    };
+    // A task's NaN means "no label in this batch"; an infinite task loss, or an auxiliary term
+    // that is not finite, means the run diverged.
+    let tasks = &trainable.model.tasks;
+    if let Some(k) = values.tasks.iter().position(|v| v.is_infinite()) {
+        return Err(NonFiniteLoss { term: tasks[k].name.clone() });
+    }
+    if let Some((name, _)) = values.auxiliary.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(NonFiniteLoss { term: name.clone() });
+    }
+    let total = trainable.weighting.combine(&terms.tasks);
+    let total = terms.auxiliary.into_iter().fold(total, |total, (_, term)| match total {
+        Some(t) => Some(t + term),
+        None => Some(term),
+    });
+    let Some(total) = total else { return Ok((trainable, None)) };
+    let grads = GradientsParams::from_grads(total.backward(), &trainable);
+    Ok((optimizer.step(lr, trainable, grads), Some(values)))
 }
 
-const STATE_FILE: &str = "state.json";
-const MODEL_FILE: &str = "model.bpk";
-const BEST_MODEL_FILE: &str = "best_model.bpk";
-const OPTIMIZER_FILE: &str = "optimizer.bpk";
-const UNCERTAINTY_FILE: &str = "uncertainty.bpk";
-/// Adam's moments of the uncertainty weights: without them a resumed run would restart them.
-const UNCERTAINTY_OPTIMIZER_FILE: &str = "uncertainty_optimizer.bpk";
-pub const METRICS_FILE: &str = "metrics.jsonl";
+/// A loss term that is infinite (or an auxiliary term that is NaN): the run diverged.
+#[derive(Debug)]
+pub struct NonFiniteLoss {
+    pub term: String,
+}
 
 /// Trains a model on the training part of `data`, validating on its validation part. With a
 /// `run_dir`, writes `metrics.jsonl` and `checkpoint/` there; with `resume`, continues from the
@@ -87,81 +143,69 @@ pub fn train(
     let infer_device = Device::flex();
     let train_device = infer_device.clone().autodiff();
     train_device.seed(config.seed);
+    let context = ModelContext::from_feature_map(model_config, &data.feature_map);
 
-    let mut model = MultiTaskModel::new(model_config, &data.schema, &tasks, &train_device)?;
-    let mut optimizer = build_optimizer(config);
-    let uncertain = matches!(config.weighting, TaskWeighting::Uncertainty);
-    let mut uncertainty = uncertain.then(|| UncertaintyWeights::new(tasks.len(), &train_device));
-    let mut uncertainty_optimizer = uncertain.then(|| AdamConfig::new().init());
-
-    let checkpoint_dir = run_dir.map(|d| d.join("checkpoint"));
-    let mut state = CheckpointState {
-        epochs_done: 0,
-        history: Vec::new(),
-        best_epoch: 0,
-        best_score: None,
-        train: config.clone(),
-        model: model_config.clone(),
+    let checkpoint = run_dir.map(|d| Checkpoint::new(d.join("checkpoint"))).transpose()?;
+    let resumed = match (&checkpoint, resume) {
+        (Some(c), true) => c.load_state()?,
+        _ => None,
     };
+    let mut state;
+    let mut trainable;
+    let mut optimizer = build_optimizer(config);
     let mut best_model: Option<MultiTaskModel> = None;
-    if let (Some(dir), true) = (&checkpoint_dir, resume)
-        && dir.join(STATE_FILE).exists()
-    {
-        let loaded = load_state(dir)?;
-        // Only `epochs` may change, and only upwards: a run resumed with more epochs continues
-        // the same run (with a decaying learning rate, the decay is stretched over the new
-        // total from the resumed step on). Any other setting would not continue this run.
-        let ignoring_epochs = |c: &TrainConfig| TrainConfig { epochs: 0, ..c.clone() };
-        if ignoring_epochs(&loaded.train) != ignoring_epochs(config)
-            || config.epochs < loaded.train.epochs
-            || loaded.model != *model_config
-        {
-            return Err(TrainError::Checkpoint {
-                path: dir.join(STATE_FILE),
-                message: "the checkpoint was written with other settings (only epochs may grow \
-                          on resume); start a new run directory"
-                    .into(),
-            });
-        }
-        state = loaded;
-        state.train = config.clone();
-        model = MultiTaskModel::load(
-            model_config,
-            &data.schema,
-            &tasks,
-            dir.join(MODEL_FILE),
-            &train_device,
-        )?;
-        optimizer =
-            optimizer.load(dir.join(OPTIMIZER_FILE)).map_err(|e| checkpoint_error(dir, e))?;
-        if let Some(u) = uncertainty.take() {
-            let path = dir.join(UNCERTAINTY_FILE);
-            uncertainty = Some(u.try_load_file(&path).map_err(|e| checkpoint_error(&path, e))?);
-        }
-        if let Some(opt) = uncertainty_optimizer.take() {
-            let path = dir.join(UNCERTAINTY_OPTIMIZER_FILE);
-            uncertainty_optimizer = Some(opt.load(&path).map_err(|e| checkpoint_error(&path, e))?);
-        }
-        if dir.join(BEST_MODEL_FILE).exists() {
-            best_model = Some(MultiTaskModel::load(
-                model_config,
-                &data.schema,
-                &tasks,
-                dir.join(BEST_MODEL_FILE),
-                &infer_device,
-            )?);
-        }
-    }
-    if let Some(dir) = &checkpoint_dir {
-        std::fs::create_dir_all(dir).map_err(|e| checkpoint_error(dir, e))?;
-        if state.epochs_done == 0 {
-            // A fresh run must not inherit an earlier run's best model.
-            match std::fs::remove_file(dir.join(BEST_MODEL_FILE)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(checkpoint_error(dir, e));
-                }
-                _ => {}
+    match (resumed, &checkpoint) {
+        (Some(loaded), Some(checkpoint)) => {
+            // Only `epochs` may change, and only upwards: a run resumed with more epochs
+            // continues the same run (with a decaying learning rate, the decay is stretched over
+            // the new total from the resumed step on). Any other setting would not continue it.
+            let ignoring_epochs = |c: &TrainConfig| TrainConfig { epochs: 0, ..c.clone() };
+            if ignoring_epochs(&loaded.train) != ignoring_epochs(config)
+                || config.epochs < loaded.train.epochs
+                || loaded.model != *model_config
+            {
+                return Err(TrainError::Checkpoint {
+                    path: checkpoint.path(crate::checkpoint::STATE_FILE),
+                    message: "the checkpoint was written with other settings (only epochs may \
+                              grow on resume); start a new run directory"
+                        .into(),
+                });
             }
+            checkpoint.remove_unreferenced(loaded.files.as_ref())?;
+            let context = context.clone().with_fitted(loaded.fitted.clone());
+            let model = MultiTaskModel::new(model_config, &context, &train_device)?;
+            trainable =
+                Trainable { model, weighting: config.weighting.build(&task_names, &train_device) };
+            if let Some(files) = &loaded.files {
+                trainable = checkpoint.load_module(trainable, &files.trainable)?;
+                optimizer = checkpoint.load_optimizer(optimizer, &files.optimizer)?;
+                if let Some(best) = &files.best {
+                    let model = MultiTaskModel::new(model_config, &context, &infer_device)?;
+                    best_model = Some(checkpoint.load_module(model, best)?);
+                }
+            }
+            state = loaded;
+            state.train = config.clone();
+        }
+        _ => {
+            if let Some(checkpoint) = &checkpoint {
+                checkpoint.clear()?;
+            }
+            let mut train_batches = data.batches(Part::Train, config.batch_size, None);
+            let model =
+                MultiTaskModel::fit_new(model_config, &context, &mut train_batches, &train_device)?;
+            state = CheckpointState {
+                epochs_done: 0,
+                history: Vec::new(),
+                best_epoch: 0,
+                best_score: None,
+                train: config.clone(),
+                model: model_config.clone(),
+                fitted: model.fitted.clone(),
+                files: None,
+            };
+            trainable =
+                Trainable { model, weighting: config.weighting.build(&task_names, &train_device) };
         }
     }
     if let Some(dir) = run_dir {
@@ -194,11 +238,11 @@ pub fn train(
                 task_names.iter().map(|t| r.train_loss.get(t).copied().unwrap_or(0.0)).collect()
             })
             .collect();
-        let weights = config.weighting.epoch_weights(&task_names, &loss_history);
+        trainable.weighting.start_epoch(&loss_history);
         observer.on_epoch_start(epoch, steps_per_epoch);
         let started = Instant::now();
-        let mut loss_sums = vec![0.0f64; tasks.len()];
-        let mut loss_counts = vec![0usize; tasks.len()];
+        let mut task_sums = vec![(0.0f64, 0usize); tasks.len()];
+        let mut auxiliary_sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         let mut samples = 0usize;
         let mut lr = config.learning_rate;
         let batch_seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64);
@@ -207,39 +251,6 @@ pub fn train(
             .take(steps_per_epoch)
             .enumerate()
         {
-            let input = ModelInput::from_batch(&batch, &train_device);
-            let outputs = model.forward(&input);
-            let losses: Vec<Option<Tensor<1>>> = tasks
-                .iter()
-                .zip(outputs.outputs)
-                .enumerate()
-                .map(|(k, (task, output))| {
-                    task_loss(task.kind, output, &task_targets(&batch, k, &train_device))
-                })
-                .collect();
-            let step_losses: Vec<f64> = losses
-                .iter()
-                .map(|l| l.as_ref().map_or(f64::NAN, |l| l.clone().into_scalar::<f32>() as f64))
-                .collect();
-            for (k, value) in step_losses.iter().enumerate() {
-                if value.is_nan() {
-                    continue;
-                }
-                if !value.is_finite() {
-                    return Err(TrainError::Diverged { task: task_names[k].clone(), epoch, step });
-                }
-                loss_sums[k] += value;
-                loss_counts[k] += 1;
-            }
-            let total = match &uncertainty {
-                Some(u) => u.combine(&losses),
-                None => losses
-                    .into_iter()
-                    .zip(&weights)
-                    .filter_map(|(l, &w)| l.map(|l| l.mul_scalar(w)))
-                    .reduce(|a, b| a + b),
-            };
-            let Some(total) = total else { continue };
             lr = learning_rate(
                 config.learning_rate,
                 config.warmup_steps,
@@ -247,20 +258,29 @@ pub fn train(
                 global_step,
                 total_steps,
             );
-            let mut grads = total.backward();
-            let model_grads = GradientsParams::from_module(&mut grads, &model);
-            if let (Some(u), Some(opt)) = (uncertainty.take(), uncertainty_optimizer.as_mut()) {
-                let u_grads = GradientsParams::from_module(&mut grads, &u);
-                uncertainty = Some(opt.step(lr, u, u_grads));
+            let (stepped, losses) =
+                train_step(trainable, &mut optimizer, &batch, lr, &train_device)
+                    .map_err(|e| TrainError::Diverged { task: e.term, epoch, step })?;
+            trainable = stepped;
+            let Some(losses) = losses else { continue };
+            for (sum, &value) in task_sums.iter_mut().zip(&losses.tasks) {
+                if !value.is_nan() {
+                    sum.0 += value;
+                    sum.1 += 1;
+                }
             }
-            model = optimizer.step(lr, model, model_grads);
+            for (name, value) in &losses.auxiliary {
+                let sum = auxiliary_sums.entry(name.clone()).or_default();
+                sum.0 += value;
+                sum.1 += 1;
+            }
             samples += batch.size;
             global_step += 1;
-            observer.on_step(step, &step_losses);
+            observer.on_step(step, &losses);
         }
         let train_seconds = started.elapsed().as_secs_f64();
 
-        let inference = model.valid();
+        let inference = trainable.model.valid();
         let valid = if has_validation {
             evaluate(
                 &inference,
@@ -272,20 +292,18 @@ pub fn train(
             Evaluation::default()
         };
         let epoch_score = score(&valid, &tasks, &config.early_stopping.monitor);
-        let task_weights = match &uncertainty {
-            Some(u) => u.weights(),
-            None => weights.clone(),
-        };
+        let mean = |(sum, n): (f64, usize)| sum / n as f64;
         let record = EpochRecord {
             epoch,
             steps: steps_per_epoch,
             train_loss: task_names
                 .iter()
-                .enumerate()
-                .filter(|&(k, _)| loss_counts[k] > 0)
-                .map(|(k, t)| (t.clone(), loss_sums[k] / loss_counts[k] as f64))
+                .zip(&task_sums)
+                .filter(|(_, s)| s.1 > 0)
+                .map(|(t, &s)| (t.clone(), mean(s)))
                 .collect(),
-            task_weights: task_names.iter().cloned().zip(task_weights).collect::<BTreeMap<_, _>>(),
+            auxiliary_loss: auxiliary_sums.into_iter().map(|(n, s)| (n, mean(s))).collect(),
+            task_weights: task_names.iter().cloned().zip(trainable.weighting.weights()).collect(),
             valid,
             score: epoch_score,
             learning_rate: lr,
@@ -307,19 +325,13 @@ pub fn train(
         if let Some(dir) = run_dir {
             append_jsonl(&dir.join(METRICS_FILE), &record)?;
         }
-        if let Some(dir) = &checkpoint_dir {
-            save_checkpoint(
-                dir,
-                &state,
-                &model,
-                &optimizer,
-                uncertainty.as_ref().zip(uncertainty_optimizer.as_ref()),
-                improved.then_some(best_model.as_ref()).flatten(),
-            )?;
+        if let Some(checkpoint) = &checkpoint {
+            let best = improved.then_some(best_model.as_ref()).flatten();
+            checkpoint.save(&mut state, &trainable, &optimizer, best)?;
         }
         observer.on_epoch_end(&record);
     }
-    let model = best_model.unwrap_or_else(|| model.valid());
+    let model = best_model.unwrap_or_else(|| trainable.model.valid());
     Ok(TrainOutcome {
         model,
         history: state.history,
@@ -341,10 +353,6 @@ fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-fn checkpoint_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint { path: path.to_owned(), message: e.to_string() }
-}
-
 /// Replaces the metrics file with one line per record, atomically.
 fn write_jsonl(path: &Path, records: &[EpochRecord]) -> Result<()> {
     let mut text = String::new();
@@ -352,49 +360,6 @@ fn write_jsonl(path: &Path, records: &[EpochRecord]) -> Result<()> {
         text.push_str(&serde_json::to_string(record).expect("an epoch record serialises"));
         text.push('\n');
     }
-    seesaw_data::atomic::write(path, text.as_bytes())?;
-    Ok(())
-}
-
-fn load_state(dir: &Path) -> Result<CheckpointState> {
-    let path = dir.join(STATE_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| checkpoint_error(&path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| checkpoint_error(&path, e))
-}
-
-/// Writes every file of the checkpoint under a temporary name, then renames them; the state
-/// file goes last, so a checkpoint whose state names epoch n has all of epoch n's weights.
-fn save_checkpoint(
-    dir: &Path,
-    state: &CheckpointState,
-    model: &MultiTaskModel,
-    optimizer: &ModuleOptimizer,
-    uncertainty: Option<(&UncertaintyWeights, &ModuleOptimizer)>,
-    best: Option<&MultiTaskModel>,
-) -> Result<()> {
-    model.save(dir.join(MODEL_FILE))?;
-    if let Some(best) = best {
-        best.save(dir.join(BEST_MODEL_FILE))?;
-    }
-    let temp = |name: &str| -> PathBuf { dir.join(format!(".{name}.tmp")) };
-    optimizer
-        .save(temp(OPTIMIZER_FILE))
-        .map_err(|e| checkpoint_error(&dir.join(OPTIMIZER_FILE), e))?;
-    std::fs::rename(temp(OPTIMIZER_FILE), dir.join(OPTIMIZER_FILE))
-        .map_err(|e| checkpoint_error(dir, e))?;
-    if let Some((u, u_optimizer)) = uncertainty {
-        u.clone()
-            .save_file(temp(UNCERTAINTY_FILE))
-            .map_err(|e| checkpoint_error(&dir.join(UNCERTAINTY_FILE), e))?;
-        std::fs::rename(temp(UNCERTAINTY_FILE), dir.join(UNCERTAINTY_FILE))
-            .map_err(|e| checkpoint_error(dir, e))?;
-        u_optimizer
-            .save(temp(UNCERTAINTY_OPTIMIZER_FILE))
-            .map_err(|e| checkpoint_error(&dir.join(UNCERTAINTY_OPTIMIZER_FILE), e))?;
-        std::fs::rename(temp(UNCERTAINTY_OPTIMIZER_FILE), dir.join(UNCERTAINTY_OPTIMIZER_FILE))
-            .map_err(|e| checkpoint_error(dir, e))?;
-    }
-    let json = serde_json::to_vec_pretty(state).expect("the checkpoint state serialises");
-    seesaw_data::atomic::write(&dir.join(STATE_FILE), &json)?;
+    seesaw_data::atomic::write(path, text.as_bytes()).map_err(|e| checkpoint_error(path, e))?;
     Ok(())
 }

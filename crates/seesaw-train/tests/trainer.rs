@@ -12,18 +12,20 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use seesaw_data::dataset::{LabelColumn, PreparedDataset, prepare};
-use seesaw_data::feature_map::TaskKind;
 use seesaw_data::log::FLAG_MISSING;
 use seesaw_data::presets::preset;
 use seesaw_data::simulate::{Platform, SimConfig, SimFiles, write_kuairand};
 use seesaw_data::split::{Part, SplitSpec};
-use seesaw_models::model::Network;
-use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel, RegressionHead};
+use seesaw_models::loss::task_loss;
+use seesaw_models::models::MmoeConfig;
+use seesaw_models::targets::TaskTargets;
+use seesaw_models::{
+    Architecture, ModelConfig, ModelContext, ModelInput, MultiTaskModel, Network, OutputKind,
+    RegressionHead, TaskOutput,
+};
 use seesaw_train::config::{EarlyStopping, MonitorTerm};
 use seesaw_train::evaluate::{Evaluation, predict, score};
-use seesaw_train::loss::task_loss;
-use seesaw_train::tensors::task_targets;
-use seesaw_train::trainer::{METRICS_FILE, NoObserver};
+use seesaw_train::trainer::{self, METRICS_FILE, NoObserver};
 use seesaw_train::weighting::TaskWeighting;
 use seesaw_train::{EpochRecord, TrainConfig, TrainObserver, TrainOutcome, evaluate, train};
 
@@ -79,11 +81,11 @@ fn data() -> &'static PreparedDataset {
 /// A small MMoE, so that an epoch takes a fraction of a second in the test profile.
 fn model_config() -> ModelConfig {
     ModelConfig {
-        architecture: Architecture::Mmoe {
+        architecture: Architecture::Mmoe(MmoeConfig {
             experts: 2,
             expert_hidden: vec![32],
             gate_temperature: 1.0,
-        },
+        }),
         embedding_dim: 8,
         tower_hidden: vec![16],
         regression_head: RegressionHead::Sigmoid,
@@ -261,7 +263,9 @@ fn resuming_uncertainty_weighting_keeps_its_optimizer_state() {
         ..train_config(epochs)
     };
     train(&config(1), &model_config(), data(), Some(dir.path()), false, &mut NoObserver).unwrap();
-    assert!(dir.path().join("checkpoint/uncertainty.bpk").exists());
+    // The log-variances are parameters of the one module tree the checkpoint saves.
+    let state = checkpoint_state(dir.path());
+    assert!(state["files"]["trainable"].as_str().unwrap().starts_with("trainable-"));
     let resumed =
         train(&config(2), &model_config(), data(), Some(dir.path()), true, &mut NoObserver)
             .unwrap();
@@ -278,7 +282,13 @@ fn metrics_lines(run_dir: &Path) -> Vec<EpochRecord> {
         .collect()
 }
 
-/// After every epoch: the checkpoint holds the epoch's files and no temporary file is left.
+fn checkpoint_state(run_dir: &Path) -> serde_json::Value {
+    let path = run_dir.join("checkpoint/state.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// After every epoch: the checkpoint holds exactly the state and the files it names (the model
+/// and weighting, the optimiser, the best model), and no temporary file is left.
 struct CheckpointInspector<'a> {
     run_dir: &'a Path,
     seen: usize,
@@ -287,11 +297,26 @@ struct CheckpointInspector<'a> {
 impl TrainObserver for CheckpointInspector<'_> {
     fn on_epoch_end(&mut self, record: &EpochRecord) {
         let checkpoint = self.run_dir.join("checkpoint");
-        for file in ["state.json", "model.bpk", "optimizer.bpk", "best_model.bpk"] {
-            assert!(checkpoint.join(file).is_file(), "epoch {}: no {file}", record.epoch);
-        }
-        let state: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
+        let state = checkpoint_state(self.run_dir);
+        let files = &state["files"];
+        let epoch = record.epoch + 1;
+        assert_eq!(files["trainable"], format!("trainable-{epoch}.bpk"));
+        assert_eq!(files["optimizer"], format!("optimizer-{epoch}.bpk"));
+        let best = files["best"].as_str().expect("a best model after every epoch here");
+        let mut expected = vec![
+            "state.json".to_string(),
+            files["trainable"].as_str().unwrap().to_string(),
+            files["optimizer"].as_str().unwrap().to_string(),
+            best.to_string(),
+        ];
+        expected.sort();
+        expected.dedup();
+        let mut present: Vec<String> = std::fs::read_dir(&checkpoint)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        present.sort();
+        assert_eq!(present, expected, "epoch {}: the checkpoint's files", record.epoch);
         assert_eq!(state["epochs_done"], record.epoch + 1);
         assert_eq!(state["history"].as_array().unwrap().len(), record.epoch + 1);
         for dir in [self.run_dir, checkpoint.as_path()] {
@@ -387,7 +412,8 @@ fn a_zero_task_weight_leaves_that_tower_untouched() {
     // are first touched: the forward order, not the module order).
     let device = Device::flex().autodiff();
     device.seed(config.seed);
-    let initial = MultiTaskModel::new(&model_config(), &data.schema, tasks, &device).unwrap();
+    let context = ModelContext::from_feature_map(&model_config(), &data.feature_map);
+    let initial = MultiTaskModel::new(&model_config(), &context, &device).unwrap();
     let first_batch = data.batch(&data.split.train[..8]);
     initial.forward(&ModelInput::from_batch(&first_batch, &device));
     let initial = initial.valid();
@@ -435,15 +461,16 @@ fn dwa_weights_are_one_for_two_epochs_then_move() {
 
 /// Counts the per-task losses the trainer reports at each step (NaN = no label in the batch).
 #[derive(Default)]
-struct StepLosses {
+struct MissingLosses {
     per_task_missing: Vec<usize>,
     steps: usize,
 }
 
-impl TrainObserver for StepLosses {
-    fn on_step(&mut self, _step: usize, losses: &[f64]) {
-        self.per_task_missing.resize(losses.len(), 0);
-        for (k, l) in losses.iter().enumerate() {
+impl TrainObserver for MissingLosses {
+    fn on_step(&mut self, _step: usize, losses: &trainer::StepLosses) {
+        assert!(losses.auxiliary.is_empty(), "an MMoE has no auxiliary loss");
+        self.per_task_missing.resize(losses.tasks.len(), 0);
+        for (k, l) in losses.tasks.iter().enumerate() {
             if l.is_nan() {
                 self.per_task_missing[k] += 1;
             } else {
@@ -473,7 +500,7 @@ fn tasks_labelled_on_some_rows_train_on_those_rows_only() {
         ratios[r as usize] = f32::NAN;
     }
 
-    let mut observer = StepLosses::default();
+    let mut observer = MissingLosses::default();
     let outcome =
         train(&train_config(2), &model_config(), &data, None, false, &mut observer).unwrap();
     let h = &outcome.history;
@@ -492,14 +519,15 @@ fn tasks_labelled_on_some_rows_train_on_those_rows_only() {
     // The loss itself: a task with no label in the batch gives no loss at all.
     let batch = data.batch(&train_rows[..64]);
     let device = Device::flex();
-    let targets = task_targets(&batch, ratio, &device);
+    let targets = TaskTargets::of(&batch, ratio, &device);
     assert_eq!(targets.count, 0.0);
-    let output = Tensor::<2>::zeros([batch.size, 1], &device);
-    assert!(task_loss(TaskKind::Regression, output.clone(), &targets).is_none());
-    let like_targets = task_targets(&batch, like, &device);
+    let zeros = Tensor::<2>::zeros([batch.size, 1], &device);
+    let value = TaskOutput { tensor: zeros.clone(), kind: OutputKind::Value };
+    assert!(task_loss(&value, &targets).is_none());
+    let like_targets = TaskTargets::of(&batch, like, &device);
     let labelled = batch.mask(like).iter().filter(|&&m| m > 0.0).count();
     assert_eq!(like_targets.count as usize, labelled);
-    let loss: f32 =
-        task_loss(TaskKind::Binary, output, &like_targets).unwrap().into_scalar::<f32>();
+    let logit = TaskOutput { tensor: zeros, kind: OutputKind::Logit };
+    let loss: f32 = task_loss(&logit, &like_targets).unwrap().into_scalar::<f32>();
     assert!((loss - std::f32::consts::LN_2).abs() < 1e-6, "zero logits give ln 2, got {loss}");
 }

@@ -23,9 +23,9 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use seesaw_data::feature_map::{Encoding, FeatureMap, FeatureSource};
+use seesaw_models::model_dir::{self, Manifest};
 use seesaw_serve::loadgen::{LoadPlan, LoadReport, run_load};
 use seesaw_serve::{ModelSource, ServeConfig};
-use seesaw_train::model_dir;
 use seesaw_train::run_config::RunConfig;
 
 use super::dataset_args::write_json;
@@ -88,7 +88,7 @@ pub fn run(args: BenchServeArgs) -> Result<()> {
         Some(dir) => dir.clone(),
         None => train_bench_model(scratch.path())?,
     };
-    let manifest = model_dir::read_manifest(&model_dir)
+    let manifest: Manifest = model_dir::read_manifest(&model_dir)
         .with_context(|| format!("reading the model in {}", model_dir.display()))?;
     let bodies = request_bodies(&manifest.feature_map, args.candidates, args.seed);
     let runtime = tokio::runtime::Builder::new_multi_thread()

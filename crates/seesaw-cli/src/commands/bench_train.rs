@@ -2,9 +2,9 @@
 //! - the model: three id embeddings of size 16 (vocabularies 30,000, 10,000 and 50) and 10
 //!   dense features, 4 experts of [128, 64], one gate and one tower of [32] per task, one binary
 //!   and one regression task;
-//! - training samples/s at batch 512 and 4096: forward, the masked per-task losses (read back
-//!   to the host, as the trainer does to log them), backward and an Adam step, the same calls
-//!   as seesaw-train's loop (target >= 40,000 samples/s at 4096);
+//! - training samples/s at batch 512 and 4096: one `seesaw_train::trainer::train_step` (forward,
+//!   the model's loss terms read back to the host to be logged, backward and an Adam step), the
+//!   trainer's own step (target >= 40,000 samples/s at 4096);
 //! - inference samples/s at batch 1024: the model in inference mode on `Device::flex()`,
 //!   forward and predictions read back to host memory (target >= 200,000 samples/s);
 //! - peak resident memory of the process (VmHWM).
@@ -14,18 +14,23 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Tensor};
+use burn::optim::AdamConfig;
+use burn::tensor::Device;
 use clap::Args;
 use serde::Serialize;
 
 use seesaw_data::batch::Batch;
-use seesaw_data::feature_map::{CategoricalSlot, FeatureSchema, TaskInfo, TaskKind};
-use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel, RegressionHead};
-use seesaw_train::loss::task_loss;
-use seesaw_train::tensors::{task_targets, to_vec};
+use seesaw_data::feature_map::{
+    CategoricalSlot, DenseSlot, FeatureSchema, FeatureSource, TaskInfo, TaskKind,
+};
+use seesaw_models::models::MmoeConfig;
+use seesaw_models::{
+    Architecture, ModelConfig, ModelContext, ModelInput, MultiTaskModel, RegressionHead, to_vec,
+};
+use seesaw_train::trainer::{Trainable, train_step};
+use seesaw_train::weighting::TaskWeighting;
 
 use super::dataset_args::write_json;
 use crate::progress;
@@ -80,7 +85,12 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
     let (schema, tasks, config) = reference_mmoe();
     let num_params = {
         let device = Device::flex();
-        MultiTaskModel::new(&config, &schema, &tasks, &device)?.num_params()
+        MultiTaskModel::new(
+            &config,
+            &ModelContext::new(&config, schema.clone(), tasks.clone()),
+            &device,
+        )?
+        .num_params()
     };
     let mut training = Vec::new();
     for batch_size in TRAIN_BATCHES {
@@ -161,24 +171,34 @@ fn timing(batch_size: usize, mut seconds: Vec<f64>, target: Option<f64>) -> Timi
 
 /// The reference model: its feature schema, tasks and config.
 fn reference_mmoe() -> (FeatureSchema, Vec<TaskInfo>, ModelConfig) {
+    let source = |name: &str| match name {
+        "user_id" => FeatureSource::User,
+        _ => FeatureSource::Video,
+    };
     let schema = FeatureSchema {
         categorical: VOCABULARIES
             .iter()
-            .map(|&(name, cardinality)| CategoricalSlot { name: name.into(), cardinality })
+            .map(|&(name, cardinality)| CategoricalSlot {
+                name: name.into(),
+                cardinality,
+                source: source(name),
+            })
             .collect(),
-        dense: (0..N_DENSE).map(|i| format!("dense_{i}")).collect(),
+        dense: (0..N_DENSE)
+            .map(|i| DenseSlot { name: format!("dense_{i}"), source: FeatureSource::Video })
+            .collect(),
         multi: Vec::new(),
     };
     let tasks = vec![
-        TaskInfo { name: "click".into(), kind: TaskKind::Binary },
-        TaskInfo { name: "watch_ratio".into(), kind: TaskKind::Regression },
+        TaskInfo::new("click", TaskKind::Binary),
+        TaskInfo::new("watch_ratio", TaskKind::Regression),
     ];
     let config = ModelConfig {
-        architecture: Architecture::Mmoe {
+        architecture: Architecture::Mmoe(MmoeConfig {
             experts: 4,
             expert_hidden: vec![128, 64],
             gate_temperature: 1.0,
-        },
+        }),
         embedding_dim: 16,
         tower_hidden: vec![32],
         regression_head: RegressionHead::Sigmoid,
@@ -261,33 +281,24 @@ fn time_training(
 ) -> Result<Vec<f64>> {
     let device = Device::flex().autodiff();
     device.seed(args.seed);
-    let mut model = MultiTaskModel::new(config, schema, tasks, &device)?;
+    let context = ModelContext::new(config, schema.clone(), tasks.to_vec());
+    let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    let mut trainable = Trainable {
+        model: MultiTaskModel::new(config, &context, &device)?,
+        weighting: TaskWeighting::default().build(&names, &device),
+    };
     let mut optimizer = AdamConfig::new().init();
     let mut seconds = Vec::with_capacity(steps);
     for step in 0..args.warmup + steps {
         let batch = &batches[step % batches.len()];
         let start = Instant::now();
-        let input = ModelInput::from_batch(batch, &device);
-        let outputs = model.forward(&input);
-        let losses: Vec<Option<Tensor<1>>> = tasks
-            .iter()
-            .zip(outputs.outputs)
-            .enumerate()
-            .map(|(k, (task, output))| {
-                task_loss(task.kind, output, &task_targets(batch, k, &device))
-            })
-            .collect();
-        let mut checksum = 0.0f32;
-        for loss in losses.iter().flatten() {
-            checksum += loss.clone().into_scalar::<f32>();
-        }
-        let total = losses.into_iter().flatten().reduce(|a, b| a + b).context("no task loss")?;
-        let grads = GradientsParams::from_grads(total.backward(), &model);
-        model = optimizer.step(1e-3, model, grads);
+        let (stepped, losses) = train_step(trainable, &mut optimizer, batch, 1e-3, &device)
+            .map_err(|e| anyhow::anyhow!("the loss '{}' diverged at step {step}", e.term))?;
+        trainable = stepped;
         if step >= args.warmup {
             seconds.push(start.elapsed().as_secs_f64());
         }
-        anyhow::ensure!(checksum.is_finite(), "the loss diverged at step {step}");
+        anyhow::ensure!(losses.is_some(), "no task loss at step {step}");
     }
     Ok(seconds)
 }
@@ -303,7 +314,8 @@ fn time_inference(
 ) -> Result<Vec<f64>> {
     let train_device = Device::flex().autodiff();
     train_device.seed(args.seed);
-    let model = MultiTaskModel::new(config, schema, tasks, &train_device)?.valid();
+    let context = ModelContext::new(config, schema.clone(), tasks.to_vec());
+    let model = MultiTaskModel::new(config, &context, &train_device)?.valid();
     let device = Device::flex();
     let mut seconds = Vec::with_capacity(steps);
     let mut checksum = 0.0f64;
@@ -312,7 +324,7 @@ fn time_inference(
         let start = Instant::now();
         let input = ModelInput::from_batch(batch, &device);
         let predictions: Vec<Vec<f32>> =
-            model.forward(&input).predictions(tasks).into_iter().map(to_vec).collect();
+            model.forward(&input).predictions().into_iter().map(to_vec).collect();
         if step >= args.warmup {
             seconds.push(start.elapsed().as_secs_f64());
         }

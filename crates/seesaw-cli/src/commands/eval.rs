@@ -3,10 +3,10 @@
 //! seen in training take the out-of-vocabulary path; no row is dropped for being new.
 //!
 //! `--predictions FILE` also writes the per-row scores as CSV, `row,user_id,video_id,<task>..` in
-//! the model's task order, one line per scored row in log order (rows dropped by cleaning are
-//! absent): probabilities for binary tasks, values for regression tasks, each f32 printed in its
-//! shortest form that parses back to the same bits, so other scorers can be checked against it
-//! exactly.
+//! the model's task order, then the model's extra scores (DLEN's `emotion`) by name, one line per
+//! scored row in log order (rows dropped by cleaning are absent): probabilities for binary tasks,
+//! values for regression tasks, each f32 printed in its shortest form that parses back to the
+//! same bits, so other scorers can be checked against it exactly.
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +17,8 @@ use serde::Serialize;
 use burn::tensor::Device;
 use seesaw_data::feature_map::TaskInfo;
 use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
+use seesaw_models::model_dir::{self, Manifest};
 use seesaw_train::evaluate::{Predictions, TaskMetrics, metrics, predict};
-use seesaw_train::model_dir;
 
 use super::dataset_args::write_json;
 use crate::progress;
@@ -52,7 +52,7 @@ struct EvalReport {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let device = Device::flex();
-    let (manifest, model) = model_dir::load(&args.model, &device)
+    let (manifest, model): (Manifest, _) = model_dir::load(&args.model, &device)
         .with_context(|| format!("loading the model in {}", args.model.display()))?;
     let mut map = manifest.feature_map;
     if let (Some(path), Some(users)) = (&args.users, map.spec.users.as_mut()) {
@@ -119,8 +119,9 @@ fn write_predictions(
     seesaw_data::atomic::write_with(path, |file| {
         let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
         let header = ["row", "user_id", "video_id"].into_iter().map(String::from);
-        out.write_record(header.chain(tasks.iter().map(|t| t.name.clone())))?;
-        let mut record = Vec::with_capacity(3 + tasks.len());
+        let extras = predictions.extras.iter().map(|(name, _)| name.clone());
+        out.write_record(header.chain(tasks.iter().map(|t| t.name.clone())).chain(extras))?;
+        let mut record = Vec::with_capacity(3 + tasks.len() + predictions.extras.len());
         for &i in &order {
             let row = predictions.rows[i];
             let (user, video) = &keys[row as usize];
@@ -128,6 +129,7 @@ fn write_predictions(
             record.extend([row.to_string(), user.clone(), video.clone()]);
             // Display prints the shortest decimal that reads back as the same f32.
             record.extend(predictions.predictions.iter().map(|scores| scores[i].to_string()));
+            record.extend(predictions.extras.iter().map(|(_, scores)| scores[i].to_string()));
             out.write_record(&record)?;
         }
         out.flush()

@@ -8,9 +8,9 @@ use clap::Args;
 
 use burn::tensor::Device;
 use seesaw_train::compare::evaluation_part;
-use seesaw_train::model_dir::{self, MANIFEST_VERSION, Manifest};
 use seesaw_train::run_config::RunConfig;
 use seesaw_train::run_data::prepare_run_data;
+use seesaw_train::trained_model::{self, TrainedManifest, TrainingRecord};
 use seesaw_train::{evaluate, train};
 
 use super::training_progress::TrainProgress;
@@ -34,12 +34,13 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = RunConfig::from_toml_file(&args.config)?;
     let manifest = train_to_dir(config, &args.out, args.resume)?;
+    let record = &manifest.training;
     if args.json {
-        return super::dataset_args::write_json(&manifest.evaluation);
+        return super::dataset_args::write_json(&record.evaluation);
     }
-    println!("wrote {} (best epoch {})", args.out.display(), manifest.best_epoch + 1);
-    println!("{} metrics on the {} part:", manifest.architecture, manifest.evaluated_on);
-    for (task, m) in &manifest.evaluation.tasks {
+    println!("wrote {} (best epoch {})", args.out.display(), record.best_epoch + 1);
+    println!("{} metrics on the {} part:", manifest.architecture, record.evaluated_on);
+    for (task, m) in &record.evaluation.tasks {
         match (m.auc, m.rmse) {
             (Some(auc), _) => println!(
                 "  {task:<12} AUC {auc:.4}  GAUC {}  logloss {:.4}",
@@ -57,16 +58,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// Prepares the run's data, trains, evaluates on the held-out part and writes the model
 /// directory `out`; shared by `seesaw train` and `seesaw bench serve`.
-pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<Manifest> {
+pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<TrainedManifest> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let spinner = progress::spinner("preparing the dataset");
     let run_data = prepare_run_data(&mut config, out)?;
     spinner.finish_and_clear();
     let data = &run_data.data;
-    if let Some(fusion) = &config.fusion {
-        // Refused now rather than when `seesaw serve` first loads the model.
-        fusion.resolve(&data.feature_map.tasks).map_err(|m| anyhow::anyhow!("[fusion]: {m}"))?;
-    }
+    config.model.validate()?;
     let tasks: Vec<String> = data.feature_map.tasks.iter().map(|t| t.name.clone()).collect();
     eprintln!(
         "training {} on {} rows ({} train, {} valid, {} test), tasks {}",
@@ -79,6 +77,12 @@ pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<M
     );
     let mut observer = TrainProgress::new(tasks, true);
     let outcome = train(&config.train, &config.model, data, Some(out), resume, &mut observer)?;
+    if let Some(fusion) = &config.fusion {
+        // Refused before the model is written rather than when `seesaw serve` first loads it.
+        fusion
+            .resolve_with(&data.feature_map.tasks, &outcome.model.extra_scores)
+            .map_err(|m| anyhow::anyhow!("[fusion]: {m}"))?;
+    }
     let part = evaluation_part(data);
     let rows = data.split.part(part);
     let evaluation = evaluate(
@@ -87,19 +91,14 @@ pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<M
         rows.chunks(config.train.eval_batch_size).map(|r| data.batch(r)),
         &Device::flex(),
     )?;
-    let manifest = Manifest {
-        format_version: MANIFEST_VERSION,
-        seesaw_version: env!("CARGO_PKG_VERSION").into(),
-        burn_version: "0.22".into(),
-        architecture: config.model.architecture.name().into(),
-        num_params: outcome.model.num_params(),
+    let record = TrainingRecord {
         config,
-        feature_map: data.feature_map.clone(),
         history: outcome.history,
         best_epoch: outcome.best_epoch,
         evaluation,
         evaluated_on: format!("{part:?}").to_lowercase(),
     };
-    model_dir::save(out, &manifest, &outcome.model)?;
+    let manifest = trained_model::manifest(&outcome.model, data.feature_map.clone(), record);
+    trained_model::save(out, &manifest, &outcome.model)?;
     Ok(manifest)
 }

@@ -1,6 +1,7 @@
 //! The input layer, driven by the `FeatureSchema` (torch-rechub style declarative features):
 //! one embedding table per categorical slot, one per multi-valued slot (mean-pooled over its
-//! non-padding entries), and the dense features appended as they are. Output: [B, input_dim].
+//! non-padding entries), and the dense features appended as they are. Output: [B, input_dim]
+//! rows, split by row group when the input has groups (see `crate::rows`).
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer};
@@ -10,7 +11,7 @@ use seesaw_data::feature_map::FeatureSchema;
 
 use crate::error::{Result, invalid};
 use crate::input::ModelInput;
-use crate::shared::{RowGrouping, SplitPart, SplitRows, index_tensor};
+use crate::rows::{RowGrouping, Rows, SharedSlots, SplitPart, SplitRows, index_tensor};
 
 #[derive(Module, Debug)]
 pub struct FeatureEmbedding {
@@ -23,6 +24,9 @@ pub struct FeatureEmbedding {
     pub multi_lens: Vec<usize>,
     pub n_dense: usize,
     pub dim: usize,
+    /// The slots that are the same on every row of a group (user and context slots).
+    #[module(skip)]
+    pub shared: SharedSlots,
 }
 
 /// Small normal init: the embeddings of a dozen slots are concatenated, and N(0, 1) (burn's
@@ -54,6 +58,7 @@ impl FeatureEmbedding {
             multi_lens: schema.multi.iter().map(|m| m.max_len).collect(),
             n_dense: schema.dense.len(),
             dim,
+            shared: SharedSlots::from_schema(schema),
         })
     }
 
@@ -62,7 +67,21 @@ impl FeatureEmbedding {
         (self.categorical.len() + self.multi.len()) * self.dim + self.n_dense
     }
 
-    pub fn forward(&self, input: &ModelInput) -> Tensor<2> {
+    /// The embedded rows: split by the input's row groups when it has them (and any slot is
+    /// shared), plain otherwise.
+    pub fn forward(&self, input: &ModelInput) -> Rows {
+        match &input.row_groups {
+            Some(groups) if input.batch_size > 0 && !self.shared.is_empty() => {
+                let device = input.categorical.device();
+                let grouping = RowGrouping::new(&self.shared, groups, input.batch_size, &device);
+                Rows::Split(self.forward_split(input, &grouping))
+            }
+            _ => Rows::Plain(self.forward_plain(input)),
+        }
+    }
+
+    /// The plain [B, input_dim] embedding.
+    pub fn forward_plain(&self, input: &ModelInput) -> Tensor<2> {
         let b = input.batch_size;
         let mut parts: Vec<Tensor<2>> =
             Vec::with_capacity(self.categorical.len() + self.multi.len() + 1);
@@ -90,11 +109,11 @@ impl FeatureEmbedding {
 }
 
 impl FeatureEmbedding {
-    /// The embedding split for the fast path: the shared slots of `grouping` from the first row
+    /// The embedding split by row groups: the shared slots of `grouping` from the first row
     /// of each group ([G, D_s]), the others for every row ([B, D_v]), each with the columns of
     /// `forward`'s output it holds. Within a group, rows other than the first are not read for
     /// the shared slots.
-    pub fn forward_split(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> SplitRows {
+    fn forward_split(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> SplitRows {
         let slots = grouping.slots;
         slots.assert_fits(self.categorical.len(), self.multi.len(), self.n_dense);
         let (b, g, dim) = (input.batch_size, grouping.n_groups, self.dim);

@@ -7,7 +7,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::blocks::linear_like_init;
-use crate::shared::SplitRows;
+use crate::rows::Rows;
 
 #[derive(Module, Debug)]
 pub struct ExpertLayer {
@@ -44,18 +44,22 @@ impl ExpertBank {
         self.layers.last().map(|l| l.weight.shape().dims::<3>()[2]).unwrap_or(self.input_dim)
     }
 
-    /// [B, in] -> [n, B, out], every expert reading the same input.
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<3> {
-        let [b, d] = x.dims();
-        let x = x.reshape([1, b, d]).expand([self.n_experts, b, d]);
-        self.forward_each(x)
-    }
-
-    /// `forward` of the split embedding: [n, B, out], the first layer split.
-    pub fn forward_split(&self, x: &SplitRows) -> Tensor<3> {
-        let (first, rest) = self.layers.split_first().expect("an expert has at least one layer");
-        let h = relu(x.batched(first.weight.val(), first.bias.val()));
-        rest.iter().fold(h, |x, layer| relu(x.matmul(layer.weight.val()) + layer.bias.val()))
+    /// [B, in] -> [n, B, out], every expert reading the same rows (plain, or split with the
+    /// first layer computed per group and per row).
+    pub fn forward(&self, x: &Rows) -> Tensor<3> {
+        match x {
+            Rows::Plain(x) => {
+                let [b, d] = x.dims();
+                self.forward_each(x.clone().reshape([1, b, d]).expand([self.n_experts, b, d]))
+            }
+            Rows::Split(x) => {
+                let (first, rest) =
+                    self.layers.split_first().expect("an expert has at least one layer");
+                let h = relu(x.batched(first.weight.val(), first.bias.val()));
+                rest.iter()
+                    .fold(h, |x, layer| relu(x.matmul(layer.weight.val()) + layer.bias.val()))
+            }
+        }
     }
 
     /// [n, B, in] -> [n, B, out], expert i reading x[i].

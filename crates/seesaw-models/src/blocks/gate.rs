@@ -7,8 +7,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::blocks::mlp::split_linear;
-use crate::shared::SplitRows;
+use crate::rows::Rows;
 
 #[derive(Module, Debug)]
 pub struct Gate {
@@ -26,16 +25,8 @@ impl Gate {
     }
 
     /// [B, in] -> [B, n_experts], rows summing to 1.
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.softmax(self.linear.forward(x))
-    }
-
-    /// `forward` of the split embedding.
-    pub fn forward_split(&self, x: &SplitRows) -> Tensor<2> {
-        self.softmax(split_linear(&self.linear, x))
-    }
-
-    fn softmax(&self, logits: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, x: &Rows) -> Tensor<2> {
+        let logits = x.linear(&self.linear);
         let logits =
             if self.temperature == 1.0 { logits } else { logits.div_scalar(self.temperature) };
         softmax(logits, 1)

@@ -7,7 +7,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::shared::SplitRows;
+use crate::rows::Rows;
 
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -31,20 +31,12 @@ impl Mlp {
         self.layers.last().map(|l| l.weight.shape().dims::<2>()[1]).unwrap_or(self.input_dim)
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.layers.iter().fold(x, |x, layer| relu(layer.forward(x)))
-    }
-
-    /// `forward` of the split embedding: the first layer split (see `SplitRows::linear`), the
-    /// rest as in `forward`. An empty MLP returns the plain embedding.
-    pub fn forward_split(&self, x: &SplitRows) -> Tensor<2> {
+    /// The first layer reads the rows (plain or split, see `Rows::linear`), the others the
+    /// previous layer's output. An empty MLP returns the plain rows.
+    pub fn forward(&self, x: impl Into<Rows>) -> Tensor<2> {
+        let x = x.into();
         let Some((first, rest)) = self.layers.split_first() else { return x.materialize() };
-        let h = relu(split_linear(first, x));
+        let h = relu(x.linear(first));
         rest.iter().fold(h, |x, layer| relu(layer.forward(x)))
     }
-}
-
-/// `layer.forward` of the plain embedding, computed from its split.
-pub fn split_linear(layer: &Linear, x: &SplitRows) -> Tensor<2> {
-    x.linear(layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }

@@ -6,13 +6,48 @@
 use burn::module::Module;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use seesaw_data::feature_map::FeatureSchema;
+use serde::{Deserialize, Serialize};
 
-use crate::blocks::mlp::split_linear;
 use crate::blocks::{CrossStitchUnit, FeatureEmbedding, Mlp, Tower};
+use crate::context::ModelContext;
+use crate::contract::{ArchitectureConfig, TaskModel};
 use crate::error::Result;
+use crate::heads::TaskHeads;
 use crate::input::ModelInput;
-use crate::shared::RowGrouping;
+use crate::models::check_layers;
+use crate::outputs::ModelOutputs;
+
+/// `kind = "cross_stitch"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossStitchConfig {
+    /// Hidden layers of each column; a unit follows each, so at least one.
+    pub hidden: Vec<usize>,
+}
+
+impl ArchitectureConfig for CrossStitchConfig {
+    type Model = CrossStitch;
+
+    fn validate(&self) -> Result<()> {
+        // Cross-stitch units sit after hidden layers, so without one there is nothing to mix.
+        check_layers("cross_stitch", "hidden", &self.hidden, false)
+    }
+
+    fn init(&self, context: &ModelContext, device: &Device) -> Result<CrossStitch> {
+        let n_tasks = context.tasks.len();
+        let columns = (0..n_tasks)
+            .map(|_| {
+                let embedding =
+                    FeatureEmbedding::new(&context.schema, context.embedding_dim, device)?;
+                let mlp = Mlp::new(embedding.input_dim(), &self.hidden, device);
+                let tower = Tower::new(mlp.output_dim(), &context.tower_hidden, device);
+                Ok(Column { embedding, mlp, tower })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let units = self.hidden.iter().map(|_| CrossStitchUnit::new(n_tasks, device)).collect();
+        Ok(CrossStitch { columns, units, heads: TaskHeads::new(context) })
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct Column {
@@ -27,51 +62,21 @@ pub struct CrossStitch {
     pub columns: Vec<Column>,
     /// One unit after each hidden layer.
     pub units: Vec<CrossStitchUnit>,
+    #[module(skip)]
+    pub heads: TaskHeads,
 }
 
-impl CrossStitch {
-    pub fn new(
-        schema: &FeatureSchema,
-        n_tasks: usize,
-        embedding_dim: usize,
-        hidden: &[usize],
-        tower_hidden: &[usize],
-        device: &Device,
-    ) -> Result<Self> {
-        let columns = (0..n_tasks)
-            .map(|_| {
-                let embedding = FeatureEmbedding::new(schema, embedding_dim, device)?;
-                let mlp = Mlp::new(embedding.input_dim(), hidden, device);
-                let tower = Tower::new(mlp.output_dim(), tower_hidden, device);
-                Ok(Column { embedding, mlp, tower })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let units = hidden.iter().map(|_| CrossStitchUnit::new(n_tasks, device)).collect();
-        Ok(Self { columns, units })
-    }
-
-    pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
-        let xs: Vec<Tensor<2>> = self.columns.iter().map(|c| c.embedding.forward(input)).collect();
-        self.forward_from(xs, 0)
-    }
-
-    /// `forward` with the shared slots embedded once per row group (see `crate::shared`): the
-    /// first hidden layer of each column reads the split embedding.
-    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
-        let hs = self
+impl TaskModel for CrossStitch {
+    fn forward(&self, input: &ModelInput) -> ModelOutputs {
+        // The first hidden layer of each column reads its (plain or split) embedding; the units
+        // and the later layers read plain activations.
+        let mut xs: Vec<Tensor<2>> = self
             .columns
             .iter()
-            .map(|c| {
-                relu(split_linear(&c.mlp.layers[0], &c.embedding.forward_split(input, grouping)))
-            })
+            .map(|c| relu(c.embedding.forward(input).linear(&c.mlp.layers[0])))
             .collect();
-        let xs = self.units[0].forward(hs);
-        self.forward_from(xs, 1)
-    }
-
-    /// The network from the input of hidden layer `first` on.
-    fn forward_from(&self, mut xs: Vec<Tensor<2>>, first: usize) -> Vec<Tensor<2>> {
-        for (l, unit) in self.units.iter().enumerate().skip(first) {
+        xs = self.units[0].forward(xs);
+        for (l, unit) in self.units.iter().enumerate().skip(1) {
             let hs = xs
                 .into_iter()
                 .zip(&self.columns)
@@ -79,6 +84,7 @@ impl CrossStitch {
                 .collect();
             xs = unit.forward(hs);
         }
-        xs.into_iter().zip(&self.columns).map(|(x, c)| c.tower.forward(x)).collect()
+        let raw = xs.into_iter().zip(&self.columns).map(|(x, c)| c.tower.forward(x)).collect();
+        ModelOutputs::of_tasks(self.heads.apply(raw))
     }
 }

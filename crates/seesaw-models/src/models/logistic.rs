@@ -5,14 +5,40 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Tensor};
-use seesaw_data::feature_map::FeatureSchema;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
 
 use crate::blocks::FeatureEmbedding;
-use crate::blocks::mlp::split_linear;
+use crate::context::ModelContext;
+use crate::contract::{ArchitectureConfig, TaskModel};
 use crate::error::Result;
+use crate::heads::TaskHeads;
 use crate::input::ModelInput;
-use crate::shared::RowGrouping;
+use crate::outputs::ModelOutputs;
+
+/// `kind = "logistic"`: no settings of its own (the embedding size is 1 by definition).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogisticConfig {}
+
+impl ArchitectureConfig for LogisticConfig {
+    type Model = Logistic;
+
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn init(&self, context: &ModelContext, device: &Device) -> Result<Logistic> {
+        let tasks = (0..context.tasks.len())
+            .map(|_| {
+                let embedding = FeatureEmbedding::new(&context.schema, 1, device)?;
+                let linear = LinearConfig::new(embedding.input_dim(), 1).init(device);
+                Ok(LogisticTask { embedding, linear })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Logistic { tasks, heads: TaskHeads::new(context) })
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct LogisticTask {
@@ -25,29 +51,13 @@ pub struct LogisticTask {
 #[derive(Module, Debug)]
 pub struct Logistic {
     pub tasks: Vec<LogisticTask>,
+    #[module(skip)]
+    pub heads: TaskHeads,
 }
 
-impl Logistic {
-    pub fn new(schema: &FeatureSchema, n_tasks: usize, device: &Device) -> Result<Self> {
-        let tasks = (0..n_tasks)
-            .map(|_| {
-                let embedding = FeatureEmbedding::new(schema, 1, device)?;
-                let linear = LinearConfig::new(embedding.input_dim(), 1).init(device);
-                Ok(LogisticTask { embedding, linear })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { tasks })
-    }
-
-    pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
-        self.tasks.iter().map(|t| t.linear.forward(t.embedding.forward(input))).collect()
-    }
-
-    /// `forward` with the shared slots embedded once per row group (see `crate::shared`).
-    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
-        self.tasks
-            .iter()
-            .map(|t| split_linear(&t.linear, &t.embedding.forward_split(input, grouping)))
-            .collect()
+impl TaskModel for Logistic {
+    fn forward(&self, input: &ModelInput) -> ModelOutputs {
+        let raw = self.tasks.iter().map(|t| t.embedding.forward(input).linear(&t.linear)).collect();
+        ModelOutputs::of_tasks(self.heads.apply(raw))
     }
 }

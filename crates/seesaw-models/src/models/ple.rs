@@ -9,13 +9,114 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use seesaw_data::feature_map::{FeatureSchema, TaskInfo};
+use serde::{Deserialize, Serialize};
 
 use crate::blocks::{ExpertBank, FeatureEmbedding, Gate, Tower};
-use crate::error::Result;
+use crate::context::ModelContext;
+use crate::contract::{ArchitectureConfig, TaskModel};
+use crate::error::{Result, invalid};
+use crate::heads::TaskHeads;
 use crate::input::ModelInput;
-use crate::outputs::GateWeights;
-use crate::shared::{RowGrouping, SplitRows};
+use crate::models::{check_layers, check_temperature, experts_side_by_side};
+use crate::outputs::{GateWeights, ModelOutputs};
+use crate::rows::Rows;
+
+/// `kind = "ple"`: stacked CGC levels joined by shared gates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PleConfig {
+    pub levels: usize,
+    pub shared_experts: usize,
+    pub task_experts: usize,
+    pub expert_hidden: Vec<usize>,
+    pub gate_temperature: f32,
+}
+
+/// `kind = "cgc"`: one PLE level (task-specific and shared experts, no shared gate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgcConfig {
+    pub shared_experts: usize,
+    pub task_experts: usize,
+    pub expert_hidden: Vec<usize>,
+    pub gate_temperature: f32,
+}
+
+impl CgcConfig {
+    fn as_ple(&self) -> PleConfig {
+        PleConfig {
+            levels: 1,
+            shared_experts: self.shared_experts,
+            task_experts: self.task_experts,
+            expert_hidden: self.expert_hidden.clone(),
+            gate_temperature: self.gate_temperature,
+        }
+    }
+}
+
+impl ArchitectureConfig for CgcConfig {
+    type Model = Ple;
+
+    fn validate(&self) -> Result<()> {
+        self.as_ple().check("cgc")
+    }
+
+    fn init(&self, context: &ModelContext, device: &Device) -> Result<Ple> {
+        self.as_ple().init(context, device)
+    }
+}
+
+impl PleConfig {
+    fn check(&self, kind: &str) -> Result<()> {
+        if self.levels == 0 {
+            return invalid(format!("{kind}: levels must be at least 1"));
+        }
+        if self.shared_experts + self.task_experts == 0 {
+            return invalid(format!("{kind}: shared_experts + task_experts must be at least 1"));
+        }
+        // The next level's shared experts read the shared gate's output; with no shared experts
+        // there would still be a shared gate over the task experts, so this is allowed, but the
+        // degenerate case of nothing at all is not.
+        check_layers(kind, "expert_hidden", &self.expert_hidden, false)?;
+        check_temperature(kind, self.gate_temperature)
+    }
+}
+
+impl ArchitectureConfig for PleConfig {
+    type Model = Ple;
+
+    fn validate(&self) -> Result<()> {
+        self.check("ple")
+    }
+
+    fn init(&self, context: &ModelContext, device: &Device) -> Result<Ple> {
+        let n_tasks = context.tasks.len();
+        let embedding = FeatureEmbedding::new(&context.schema, context.embedding_dim, device)?;
+        let (t, s, temp) = (self.task_experts, self.shared_experts, self.gate_temperature);
+        let mut d_in = embedding.input_dim();
+        let mut levels = Vec::with_capacity(self.levels);
+        for level in 0..self.levels {
+            let task_experts = if t > 0 {
+                (0..n_tasks)
+                    .map(|_| ExpertBank::new(t, d_in, &self.expert_hidden, device))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let shared_experts =
+                (s > 0).then(|| ExpertBank::new(s, d_in, &self.expert_hidden, device));
+            let task_gates = (0..n_tasks).map(|_| Gate::new(d_in, t + s, temp, device)).collect();
+            let shared_gate =
+                (level + 1 < self.levels).then(|| Gate::new(d_in, n_tasks * t + s, temp, device));
+            levels.push(PleLevel { task_experts, shared_experts, task_gates, shared_gate });
+            d_in = *self.expert_hidden.last().expect("validated: experts have layers");
+        }
+        let towers =
+            (0..n_tasks).map(|_| Tower::new(d_in, &context.tower_hidden, device)).collect();
+        let task_names = context.tasks.iter().map(|t| t.name.clone()).collect();
+        Ok(Ple { embedding, levels, towers, heads: TaskHeads::new(context), task_names })
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct PleLevel {
@@ -34,88 +135,49 @@ pub struct Ple {
     pub embedding: FeatureEmbedding,
     pub levels: Vec<PleLevel>,
     pub towers: Vec<Tower>,
+    #[module(skip)]
+    pub heads: TaskHeads,
+    /// For naming the gates in diagnostics.
+    #[module(skip)]
+    pub task_names: Vec<String>,
 }
 
-pub struct PleShape<'a> {
-    pub levels: usize,
-    pub shared_experts: usize,
-    pub task_experts: usize,
-    pub expert_hidden: &'a [usize],
-    pub gate_temperature: f32,
+impl TaskModel for Ple {
+    fn forward(&self, input: &ModelInput) -> ModelOutputs {
+        let mut gates = Vec::new();
+        let record = input.want_diagnostics.then_some(&mut gates);
+        let (task_inputs, shared) = self.run_levels(self.embedding.forward(input), record);
+        let raw = task_inputs.into_iter().zip(&self.towers).map(|(h, t)| t.forward(h)).collect();
+        ModelOutputs {
+            tasks: self.heads.apply(raw),
+            extras: Vec::new(),
+            shared: if input.want_shared { shared.map(experts_side_by_side) } else { None },
+            gates,
+        }
+    }
 }
 
 impl Ple {
-    pub fn new(
-        schema: &FeatureSchema,
-        n_tasks: usize,
-        embedding_dim: usize,
-        shape: &PleShape<'_>,
-        tower_hidden: &[usize],
-        device: &Device,
-    ) -> Result<Self> {
-        let embedding = FeatureEmbedding::new(schema, embedding_dim, device)?;
-        let (t, s, temp) = (shape.task_experts, shape.shared_experts, shape.gate_temperature);
-        let mut d_in = embedding.input_dim();
-        let mut levels = Vec::with_capacity(shape.levels);
-        for level in 0..shape.levels {
-            let task_experts = if t > 0 {
-                (0..n_tasks)
-                    .map(|_| ExpertBank::new(t, d_in, shape.expert_hidden, device))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let shared_experts =
-                (s > 0).then(|| ExpertBank::new(s, d_in, shape.expert_hidden, device));
-            let task_gates = (0..n_tasks).map(|_| Gate::new(d_in, t + s, temp, device)).collect();
-            let shared_gate =
-                (level + 1 < shape.levels).then(|| Gate::new(d_in, n_tasks * t + s, temp, device));
-            levels.push(PleLevel { task_experts, shared_experts, task_gates, shared_gate });
-            d_in = *shape.expert_hidden.last().expect("validated: experts have layers");
-        }
-        let towers = (0..n_tasks).map(|_| Tower::new(d_in, tower_hidden, device)).collect();
-        Ok(Self { embedding, levels, towers })
-    }
-
-    pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
-        let x = LevelInput::Plain(self.embedding.forward(input));
-        let task_inputs = self.run_levels(x, None);
-        task_inputs.into_iter().zip(&self.towers).map(|(h, tower)| tower.forward(h)).collect()
-    }
-
-    /// `forward` with the shared slots embedded once per row group (see `crate::shared`): the
-    /// first level's experts and gates read the split embedding.
-    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
-        let x = LevelInput::Split(self.embedding.forward_split(input, grouping));
-        let task_inputs = self.run_levels(x, None);
-        task_inputs.into_iter().zip(&self.towers).map(|(h, tower)| tower.forward(h)).collect()
-    }
-
-    pub fn gate_weights(&self, input: &ModelInput, tasks: &[TaskInfo]) -> Vec<GateWeights> {
-        let mut out = Vec::new();
-        let x = LevelInput::Plain(self.embedding.forward(input));
-        self.run_levels(x, Some((tasks, &mut out)));
-        out
-    }
-
-    /// Runs all levels, returning each task's gated output of the last level; records every
-    /// gate's weights when asked.
+    /// Runs all levels, returning each task's gated output of the last level and the last
+    /// level's shared experts' outputs (when it has shared experts); records every gate's
+    /// weights when asked.
     fn run_levels(
         &self,
-        x: LevelInput,
-        mut record: Option<(&[TaskInfo], &mut Vec<GateWeights>)>,
-    ) -> Vec<Tensor<2>> {
+        x: Rows,
+        mut record: Option<&mut Vec<GateWeights>>,
+    ) -> (Vec<Tensor<2>>, Option<Tensor<3>>) {
         let n_tasks = self.towers.len();
         let mut task_inputs = vec![x.clone(); n_tasks];
         let mut shared_input = x;
+        let mut last_shared = None;
         for (j, level) in self.levels.iter().enumerate() {
             let task_outs: Vec<Tensor<3>> = level
                 .task_experts
                 .iter()
                 .zip(&task_inputs)
-                .map(|(bank, h)| h.experts(bank))
+                .map(|(bank, h)| bank.forward(h))
                 .collect();
-            let shared_out = level.shared_experts.as_ref().map(|bank| shared_input.experts(bank));
+            let shared_out = level.shared_experts.as_ref().map(|bank| bank.forward(&shared_input));
 
             let mut next_task_inputs = Vec::with_capacity(n_tasks);
             for (k, gate) in level.task_gates.iter().enumerate() {
@@ -126,10 +188,10 @@ impl Ple {
                 if let Some(shared) = &shared_out {
                     pool.push(shared.clone());
                 }
-                let w = task_inputs[k].gate(gate);
-                if let Some((tasks, out)) = record.as_mut() {
+                let w = gate.forward(&task_inputs[k]);
+                if let Some(out) = record.as_mut() {
                     out.push(GateWeights {
-                        name: format!("level{j}/task:{}", tasks[k].name),
+                        name: format!("level{j}/task:{}", self.task_names[k]),
                         weights: w.clone(),
                     });
                 }
@@ -138,47 +200,23 @@ impl Ple {
             if let Some(gate) = &level.shared_gate {
                 let mut pool: Vec<Tensor<3>> = task_outs.clone();
                 pool.extend(shared_out.clone());
-                let w = shared_input.gate(gate);
-                if let Some((_, out)) = record.as_mut() {
+                let w = gate.forward(&shared_input);
+                if let Some(out) = record.as_mut() {
                     out.push(GateWeights { name: format!("level{j}/shared"), weights: w.clone() });
                 }
-                shared_input = LevelInput::Plain(Gate::mix(w, cat0(pool)));
+                shared_input = Rows::Plain(Gate::mix(w, cat0(pool)));
             }
-            task_inputs = next_task_inputs.into_iter().map(LevelInput::Plain).collect();
+            last_shared = shared_out;
+            task_inputs = next_task_inputs.into_iter().map(Rows::Plain).collect();
         }
-        task_inputs
+        let task_inputs = task_inputs
             .into_iter()
             .map(|h| match h {
-                LevelInput::Plain(h) => h,
-                LevelInput::Split(_) => unreachable!("a PLE has at least one level"),
+                Rows::Plain(h) => h,
+                Rows::Split(_) => unreachable!("a PLE has at least one level"),
             })
-            .collect()
-    }
-}
-
-/// What a level's experts and gates read: the embedding (plain or split) at the first level,
-/// the previous level's gated outputs after it.
-/// (A handful live per forward call, so the size of the split variant does not matter.)
-#[derive(Clone)]
-#[allow(clippy::large_enum_variant)]
-enum LevelInput {
-    Plain(Tensor<2>),
-    Split(SplitRows),
-}
-
-impl LevelInput {
-    fn experts(&self, bank: &ExpertBank) -> Tensor<3> {
-        match self {
-            LevelInput::Plain(x) => bank.forward(x.clone()),
-            LevelInput::Split(x) => bank.forward_split(x),
-        }
-    }
-
-    fn gate(&self, gate: &Gate) -> Tensor<2> {
-        match self {
-            LevelInput::Plain(x) => gate.forward(x.clone()),
-            LevelInput::Split(x) => gate.forward_split(x),
-        }
+            .collect();
+        (task_inputs, last_shared)
     }
 }
 

@@ -3,13 +3,46 @@
 //! from: same inputs, same capacity per task, no sharing at all.
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
-use seesaw_data::feature_map::FeatureSchema;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
 
 use crate::blocks::{FeatureEmbedding, Mlp, Tower};
+use crate::context::ModelContext;
+use crate::contract::{ArchitectureConfig, TaskModel};
 use crate::error::Result;
+use crate::heads::TaskHeads;
 use crate::input::ModelInput;
-use crate::shared::RowGrouping;
+use crate::models::check_layers;
+use crate::outputs::ModelOutputs;
+
+/// `kind = "single_task"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SingleTaskConfig {
+    /// Hidden layers of each task's MLP (may be empty).
+    pub hidden: Vec<usize>,
+}
+
+impl ArchitectureConfig for SingleTaskConfig {
+    type Model = SingleTask;
+
+    fn validate(&self) -> Result<()> {
+        check_layers("single_task", "hidden", &self.hidden, true)
+    }
+
+    fn init(&self, context: &ModelContext, device: &Device) -> Result<SingleTask> {
+        let nets = (0..context.tasks.len())
+            .map(|_| {
+                let embedding =
+                    FeatureEmbedding::new(&context.schema, context.embedding_dim, device)?;
+                let mlp = Mlp::new(embedding.input_dim(), &self.hidden, device);
+                let tower = Tower::new(mlp.output_dim(), &context.tower_hidden, device);
+                Ok(SingleTaskNet { embedding, mlp, tower })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SingleTask { nets, heads: TaskHeads::new(context) })
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct SingleTaskNet {
@@ -21,42 +54,17 @@ pub struct SingleTaskNet {
 #[derive(Module, Debug)]
 pub struct SingleTask {
     pub nets: Vec<SingleTaskNet>,
+    #[module(skip)]
+    pub heads: TaskHeads,
 }
 
-impl SingleTask {
-    pub fn new(
-        schema: &FeatureSchema,
-        n_tasks: usize,
-        embedding_dim: usize,
-        hidden: &[usize],
-        tower_hidden: &[usize],
-        device: &Device,
-    ) -> Result<Self> {
-        let nets = (0..n_tasks)
-            .map(|_| {
-                let embedding = FeatureEmbedding::new(schema, embedding_dim, device)?;
-                let mlp = Mlp::new(embedding.input_dim(), hidden, device);
-                let tower = Tower::new(mlp.output_dim(), tower_hidden, device);
-                Ok(SingleTaskNet { embedding, mlp, tower })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { nets })
-    }
-
-    pub fn forward(&self, input: &ModelInput) -> Vec<Tensor<2>> {
-        self.nets
+impl TaskModel for SingleTask {
+    fn forward(&self, input: &ModelInput) -> ModelOutputs {
+        let raw = self
+            .nets
             .iter()
             .map(|n| n.tower.forward(n.mlp.forward(n.embedding.forward(input))))
-            .collect()
-    }
-
-    /// `forward` with the shared slots embedded once per row group (see `crate::shared`).
-    pub fn forward_shared(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> Vec<Tensor<2>> {
-        self.nets
-            .iter()
-            .map(|n| {
-                n.tower.forward(n.mlp.forward_split(&n.embedding.forward_split(input, grouping)))
-            })
-            .collect()
+            .collect();
+        ModelOutputs::of_tasks(self.heads.apply(raw))
     }
 }

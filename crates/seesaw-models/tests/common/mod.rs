@@ -1,9 +1,13 @@
 //! Shared fixtures: the tiny schema of the smoke tests (2 categorical slots, 3 dense, 1 multi
-//! slot; one binary and one regression task) and deterministic random batches.
+//! slot; one binary and one regression task), the model context built from it, and
+//! deterministic random batches.
 #![allow(dead_code)]
 
 use seesaw_data::batch::Batch;
-use seesaw_data::feature_map::{CategoricalSlot, FeatureSchema, MultiSlot, TaskInfo, TaskKind};
+use seesaw_data::feature_map::{
+    CategoricalSlot, DenseSlot, FeatureSchema, FeatureSource, MultiSlot, TaskInfo, TaskKind,
+};
+use seesaw_models::{ModelConfig, ModelContext};
 
 /// A small deterministic generator (SplitMix64), so the tests need no rand dependency and
 /// every run sees the same numbers.
@@ -31,22 +35,37 @@ impl Rng {
     }
 }
 
+pub fn cat(name: &str, cardinality: usize, source: FeatureSource) -> CategoricalSlot {
+    CategoricalSlot { name: name.into(), cardinality, source }
+}
+
+pub fn dense(name: &str, source: FeatureSource) -> DenseSlot {
+    DenseSlot { name: name.into(), source }
+}
+
+pub fn multi(name: &str, cardinality: usize, max_len: usize, source: FeatureSource) -> MultiSlot {
+    MultiSlot { name: name.into(), cardinality, max_len, source }
+}
+
 pub fn tiny_schema() -> FeatureSchema {
+    use FeatureSource::{Log, User, Video};
     FeatureSchema {
-        categorical: vec![
-            CategoricalSlot { name: "user_id".into(), cardinality: 7 },
-            CategoricalSlot { name: "video_id".into(), cardinality: 11 },
-        ],
-        dense: vec!["d0".into(), "d1".into(), "d2".into()],
-        multi: vec![MultiSlot { name: "tags".into(), cardinality: 5, max_len: 3 }],
+        categorical: vec![cat("user_id", 7, User), cat("video_id", 11, Video)],
+        dense: vec![dense("d0", User), dense("d1", Log), dense("d2", Video)],
+        multi: vec![multi("tags", 5, 3, Video)],
     }
 }
 
 pub fn tiny_tasks() -> Vec<TaskInfo> {
     vec![
-        TaskInfo { name: "click".into(), kind: TaskKind::Binary },
-        TaskInfo { name: "watch_ratio".into(), kind: TaskKind::Regression },
+        TaskInfo::new("click", TaskKind::Binary),
+        TaskInfo::new("watch_ratio", TaskKind::Regression),
     ]
+}
+
+/// The context of the tiny schema and tasks for `config`.
+pub fn tiny_context(config: &ModelConfig) -> ModelContext {
+    ModelContext::new(config, tiny_schema(), tiny_tasks())
 }
 
 /// A random batch for `schema`, with labels that depend on the inputs (so they can be learnt):

@@ -1,19 +1,21 @@
-//! The inference fast path for requests that score one user against many candidates: most input
-//! slots (the user id, user and context features) hold the same value on every row of a request,
-//! and every architecture's first layers are linear maps of the concatenated embedding, so
-//! `W·x = W_shared·x_shared + W_varying·x_varying` with `x_shared` computed once per request.
+//! What the first layers of a model read: `Rows`, the embedded input either plain ([B, D]) or
+//! split for rows that come in groups of one user (a serving request).
 //!
-//! `SharedSlots` says which slots are constant within a group of consecutive rows (one request);
-//! `SharedSlots::row_groups` finds those groups in a `Batch` (always correct: a row that differs
-//! in a shared slot starts a new group); `MultiTaskModel::forward_shared` runs the model with the
-//! first layers split. `SplitRows` is the split embedding the first layers read.
+//! Most input slots of a request (the user id, user and context features) hold the same value on
+//! every row, and every architecture's first layers are linear maps of the concatenated
+//! embedding, so `W·x = W_shared·x_shared + W_varying·x_varying` with `x_shared` computed once
+//! per group. `SharedSlots` (read from the schema's slot sources) says which slots those are;
+//! `FeatureEmbedding::forward` gives `Rows::Split` when the input has row groups, and the blocks
+//! that read it (`Rows::linear`, `Rows::batched`) compute the same result either way. There is
+//! one forward path per block and model; the split is a property of the input.
 
 use std::ops::Range;
 
+use burn::nn::Linear;
 use burn::tensor::kind::Basic;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use seesaw_data::batch::Batch;
-use seesaw_data::feature_map::{Encoding, FeatureMap, FeatureSchema, FeatureSource};
+use seesaw_data::feature_map::{FeatureSchema, FeatureSource};
 
 use crate::error::{Result, invalid};
 
@@ -72,35 +74,23 @@ impl SharedSlots {
         })
     }
 
-    /// The slots that are the same for every candidate of one request: `user_id`, and every
-    /// user-side and context (log) feature; `video_id` and video-side features vary. Slot order
-    /// follows `FeatureMap::schema`.
+    /// The slots that are the same for every candidate of one request: every slot whose source
+    /// is not the video (`user_id`, user-side and context features), as the schema records.
     ///
     /// Context features are shared only while a request's candidates do not override them; the
-    /// groups of `row_groups` take care of a request where they do.
-    pub fn from_feature_map(map: &FeatureMap) -> Self {
-        // user_id, video_id come first.
-        let (mut categorical, mut multi, mut dense) = (vec![0], Vec::new(), Vec::new());
-        let (mut n_cat, mut n_multi, mut n_dense) = (2, 0, 0);
-        for feature in &map.features {
-            let shared = feature.source != FeatureSource::Video;
-            let (list, counter, width) = match &feature.encoding {
-                Encoding::Categorical { .. } | Encoding::Bucketized { .. } => {
-                    (&mut categorical, &mut n_cat, 1)
-                }
-                Encoding::OneHot { vocabulary } => {
-                    (&mut dense, &mut n_dense, vocabulary.cardinality())
-                }
-                Encoding::Numeric { .. } => (&mut dense, &mut n_dense, 1),
-                Encoding::Multi { .. } => (&mut multi, &mut n_multi, 1),
-            };
-            if shared {
-                list.extend(*counter..*counter + width);
-            }
-            *counter += width;
-        }
-        Self::new(&map.schema(), categorical, multi, dense)
-            .expect("the slots counted from the feature map are the slots of its schema")
+    /// server starts a new row group at a candidate that does.
+    pub fn from_schema(schema: &FeatureSchema) -> Self {
+        let shared = |source: FeatureSource| source != FeatureSource::Video;
+        let pick = |sources: &mut dyn Iterator<Item = FeatureSource>| -> Vec<usize> {
+            sources.enumerate().filter(|&(_, s)| shared(s)).map(|(i, _)| i).collect()
+        };
+        Self::new(
+            schema,
+            pick(&mut schema.categorical.iter().map(|c| c.source)),
+            pick(&mut schema.multi.iter().map(|m| m.source)),
+            pick(&mut schema.dense.iter().map(|d| d.source)),
+        )
+        .expect("slots picked from the schema are slots of the schema")
     }
 
     pub fn categorical(&self) -> &[usize] {
@@ -162,7 +152,7 @@ impl SharedSlots {
 }
 
 /// How the rows of one model input fall into groups of consecutive rows sharing the shared
-/// slots, as the tensors the split layers need. Built once per `forward_shared` call.
+/// slots, as the tensors the split layers need. Built once per embedding of a grouped input.
 #[derive(Debug, Clone)]
 pub struct RowGrouping<'a> {
     pub slots: &'a SharedSlots,
@@ -330,5 +320,39 @@ impl SplitRows {
         }
         let device = device.expect("an embedding has at least one column");
         Tensor::cat(parts, 1).select(1, index_tensor(self.inverse.clone(), &device))
+    }
+}
+
+/// The embedded input the first layers read: plain, or split by row groups. Both give the same
+/// results from every block (up to float rounding); the plain form takes exactly the operations
+/// a model without the split would.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a handful live per forward call
+pub enum Rows {
+    Plain(Tensor<2>),
+    Split(SplitRows),
+}
+
+impl From<Tensor<2>> for Rows {
+    fn from(x: Tensor<2>) -> Self {
+        Rows::Plain(x)
+    }
+}
+
+impl Rows {
+    /// `layer.forward(x)` of the plain rows.
+    pub fn linear(&self, layer: &Linear) -> Tensor<2> {
+        match self {
+            Rows::Plain(x) => layer.forward(x.clone()),
+            Rows::Split(x) => x.linear(layer.weight.val(), layer.bias.as_ref().map(|b| b.val())),
+        }
+    }
+
+    /// The plain [B, D] rows.
+    pub fn materialize(&self) -> Tensor<2> {
+        match self {
+            Rows::Plain(x) => x.clone(),
+            Rows::Split(x) => x.materialize(),
+        }
     }
 }

@@ -1,16 +1,19 @@
 //! Fusion of per-task predictions into one ranking score: a weighted sum or a weighted product of
-//! the task scores, then demotion by negative tasks (dislike, fast skip), so that content users
-//! object to sinks even when it is clicked.
+//! the scores, then demotion by negative tasks (dislike, fast skip), so that content users
+//! object to sinks even when it is clicked. The scores are the model's tasks and its named extra
+//! scores (DLEN's emotion), so a fusion can weigh or demote by either.
 //!
 //! A run config may carry a `[fusion]` table; the server uses it unless a request brings its own.
 //! Without one, every positive task has weight 1 and every negative task demotes with strength 1
-//! (`FusionConfig::default_for`).
+//! (`FusionConfig::default_for`); polarity is the task's, declared in the dataset spec.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use seesaw_data::feature_map::{TaskInfo, TaskKind};
+use seesaw_data::feature_map::{Polarity, TaskInfo, TaskKind};
+
+use crate::outputs::ExtraScore;
 
 /// Floor for a task score inside a weighted product, so that one zero prediction does not erase
 /// every other task (and a negative weight does not divide by zero).
@@ -56,17 +59,12 @@ pub struct FusionConfig {
     pub demote: BTreeMap<String, f64>,
 }
 
-/// A task whose positive label is bad news for the ranking: a dislike or a fast skip.
-pub fn is_negative_task(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name == "skip" || name.contains("hate") || name.contains("dislike")
-}
-
 impl FusionConfig {
     /// Weight 1 for every positive task, demotion of strength 1 by every negative binary task.
     pub fn default_for(tasks: &[TaskInfo]) -> Self {
-        let (negative, positive): (Vec<_>, Vec<_>) =
-            tasks.iter().partition(|t| t.kind == TaskKind::Binary && is_negative_task(&t.name));
+        let (negative, positive): (Vec<_>, Vec<_>) = tasks
+            .iter()
+            .partition(|t| t.kind == TaskKind::Binary && t.polarity == Polarity::Negative);
         Self {
             method: FusionMethod::WeightedSum,
             weights: positive.iter().map(|t| (t.name.clone(), 1.0)).collect(),
@@ -76,13 +74,33 @@ impl FusionConfig {
 
     /// Checks the config against a model's tasks and turns names into task indices.
     pub fn resolve(&self, tasks: &[TaskInfo]) -> Result<Fusion, String> {
+        self.resolve_with(tasks, &[])
+    }
+
+    /// Checks the config against a model's tasks and extra scores and turns names into indices
+    /// of the scores in `Fusion::score`'s order (tasks, then extras).
+    pub fn resolve_with(
+        &self,
+        tasks: &[TaskInfo],
+        extras: &[ExtraScore],
+    ) -> Result<Fusion, String> {
+        let names: Vec<&str> = tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(extras.iter().map(|e| e.name.as_str()))
+            .collect();
         let index_of = |name: &str| {
-            tasks.iter().position(|t| t.name == name).ok_or_else(|| {
+            names.iter().position(|n| *n == name).ok_or_else(|| {
+                let what = if extras.is_empty() { "tasks" } else { "tasks and scores" };
                 format!(
-                    "fusion names task '{name}', which the model does not predict (its tasks: {})",
-                    tasks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    "fusion names task '{name}', which the model does not predict (its {what}: {})",
+                    names.join(", ")
                 )
             })
+        };
+        let is_probability = |k: usize| match tasks.get(k) {
+            Some(task) => task.kind == TaskKind::Binary,
+            None => extras[k - tasks.len()].kind.is_probability(),
         };
         let mut weights = Vec::with_capacity(self.weights.len());
         for (name, &weight) in &self.weights {
@@ -102,10 +120,10 @@ impl FusionConfig {
                 ));
             }
             let k = index_of(name)?;
-            if tasks[k].kind != TaskKind::Binary {
+            if !is_probability(k) {
                 return Err(format!(
-                    "only a binary task can demote ('{name}' is a regression task): demotion \
-                     multiplies by (1 - p)^strength"
+                    "only a binary task or a probability can demote ('{name}' is a regression \
+                     value): demotion multiplies by (1 - p)^strength"
                 ));
             }
             demote.push((k, strength));
@@ -123,8 +141,15 @@ pub struct Fusion {
 }
 
 impl Fusion {
-    /// The fused score of one candidate from its per-task predictions (in the model's task order).
+    /// The fused score of one candidate from its predictions (the model's tasks in order, then
+    /// its extra scores). Always a finite number: a score that overflows is clamped to the
+    /// largest finite one, and a NaN (which only a broken model could give) ranks last.
     pub fn score(&self, predictions: &[f32]) -> f64 {
+        let score = self.raw_score(predictions);
+        if score.is_nan() { f64::MIN } else { score.clamp(f64::MIN, f64::MAX) }
+    }
+
+    fn raw_score(&self, predictions: &[f32]) -> f64 {
         let base = match self.method {
             FusionMethod::WeightedSum => {
                 self.weights.iter().map(|&(k, w)| w * f64::from(predictions[k])).sum::<f64>()
@@ -153,7 +178,7 @@ mod tests {
             ("is_hate", TaskKind::Binary),
             ("watch_ratio", TaskKind::Regression),
         ]
-        .map(|(name, kind)| TaskInfo { name: name.into(), kind })
+        .map(|(name, kind)| TaskInfo::new(name, kind))
         .to_vec()
     }
 
@@ -217,6 +242,57 @@ mod tests {
         let nan =
             FusionConfig { weights: [("is_click".into(), f64::NAN)].into(), ..Default::default() };
         assert!(nan.resolve(&tasks()).unwrap_err().contains("finite"));
+    }
+
+    #[test]
+    fn declared_polarity_not_the_name_decides_demotion() {
+        let mut tasks = tasks();
+        tasks[1].polarity = Polarity::Negative; // is_like declared negative
+        tasks[2].polarity = Polarity::Positive; // is_hate declared positive
+        let config = FusionConfig::default_for(&tasks);
+        assert_eq!(config.demote.keys().collect::<Vec<_>>(), ["is_like"]);
+        assert!(config.weights.contains_key("is_hate"));
+    }
+
+    #[test]
+    fn extra_scores_can_be_weighed_and_demote() {
+        use crate::outputs::OutputKind;
+        let extras = [ExtraScore { name: "emotion".into(), kind: OutputKind::Probability }];
+        let config = FusionConfig {
+            method: FusionMethod::WeightedProduct,
+            weights: [("is_click".into(), 1.0), ("emotion".into(), 2.0)].into(),
+            demote: [("is_hate".into(), 1.0)].into(),
+        };
+        assert!(config.resolve(&tasks()).unwrap_err().contains("emotion"));
+        let fusion = config.resolve_with(&tasks(), &extras).unwrap();
+        let score = fusion.score(&[0.5, 0.3, 0.2, 0.8, 0.9]);
+        assert!((score - 0.5 * 0.81 * 0.8).abs() < 1e-6, "{score}");
+        let value = [ExtraScore { name: "minutes".into(), kind: OutputKind::Value }];
+        let demote_by_value = FusionConfig {
+            weights: [("is_click".into(), 1.0)].into(),
+            demote: [("minutes".into(), 1.0)].into(),
+            ..Default::default()
+        };
+        assert!(demote_by_value.resolve_with(&tasks(), &value).is_err());
+    }
+
+    #[test]
+    fn overflowing_scores_stay_finite() {
+        let huge = FusionConfig {
+            weights: [("is_click".into(), f64::MAX), ("is_like".into(), f64::MAX)].into(),
+            ..Default::default()
+        };
+        let fusion = huge.resolve(&tasks()).unwrap();
+        let score = fusion.score(&[1.0, 1.0, 0.0, 0.0]);
+        assert!(score.is_finite() && score == f64::MAX, "{score}");
+        let product = FusionConfig {
+            method: FusionMethod::WeightedProduct,
+            weights: [("is_click".into(), -1e300)].into(),
+            ..Default::default()
+        };
+        let score = product.resolve(&tasks()).unwrap().score(&[0.5, 0.0, 0.0, 0.0]);
+        assert!(score.is_finite(), "{score}");
+        assert_eq!(huge.resolve(&tasks()).unwrap().score(&[f32::NAN, 0.0, 0.0, 0.0]), f64::MIN);
     }
 
     #[test]
