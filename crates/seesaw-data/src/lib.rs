@@ -28,6 +28,7 @@ pub mod presets;
 pub mod raw_feature;
 pub mod side_table;
 pub mod spec;
+pub mod spec_toml;
 pub mod split;
 pub mod streaming;
 pub mod table;
