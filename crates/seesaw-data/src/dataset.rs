@@ -18,8 +18,8 @@ use crate::feature_map::{
     fit_feature, resolve_tasks,
 };
 use crate::interner::Interner;
-use crate::labels::{FittedSkip, SKIP_TASK, WATCH_RATIO_TASK};
-use crate::log::{FLAG_MISSING, InteractionLog};
+use crate::labels::{FLAG_MISSING, FittedSkip, LabelDeriver, SKIP_TASK, flag_label};
+use crate::log::InteractionLog;
 use crate::side_table::{SideTable, SideTableStats};
 use crate::spec::DatasetSpec;
 use crate::split::{Part, Split, split};
@@ -38,7 +38,7 @@ pub enum LabelColumn {
 impl LabelColumn {
     pub fn get(&self, row: usize) -> (f32, bool) {
         match self {
-            LabelColumn::Binary(v) => (f32::from(v[row] & 1), v[row] != FLAG_MISSING),
+            LabelColumn::Binary(v) => flag_label(v[row]),
             LabelColumn::Regression(v) => {
                 (if v[row].is_nan() { 0.0 } else { v[row] }, !v[row].is_nan())
             }
@@ -261,7 +261,7 @@ pub fn prepare_log(
     let context_widths =
         (context.categorical.len() / n, context.dense.len() / n, context.multi.len() / n);
 
-    let labels = build_labels(&feature_map, &mut log)?;
+    let labels = build_labels(&feature_map, &log)?;
     let (users_kept, videos_kept) = log.distinct_kept();
     let count_without = |ids: &[u32], rows: &[Option<u32>], has_table: bool| -> usize {
         if !has_table {
@@ -363,36 +363,37 @@ fn fit_ids(keys: &Interner, ids: &[u32], train: &[u32]) -> Vocabulary {
     Vocabulary::fit(keys.tokens().zip(counts), 1)
 }
 
-/// One label column per task, in task order. Flag columns are moved, not copied.
-fn build_labels(map: &FeatureMap, log: &mut InteractionLog) -> Result<Vec<LabelColumn>> {
-    let cap = map.spec.labels.regression_cap as f32;
-    let mut labels = Vec::with_capacity(map.tasks.len());
-    for task in &map.tasks {
-        let column = if task.name == WATCH_RATIO_TASK {
-            LabelColumn::Regression(log.watch_ratio.iter().map(|&r| r.min(cap)).collect())
-        } else if task.name == SKIP_TASK {
-            let skip = map.skip.as_ref().expect("the skip rule is fitted whenever skip is a task");
-            LabelColumn::Binary(
-                (0..log.len())
-                    .map(|r| {
-                        let duration = log.duration_seconds.get(r).copied().unwrap_or(0.0);
-                        u8::from(skip.is_skip(
-                            log.watch_ratio[r],
-                            duration,
-                            log.users.token(log.user[r]),
-                        ))
-                    })
-                    .collect(),
+/// One label column per task, in task order, by the rules of [`LabelDeriver`].
+fn build_labels(map: &FeatureMap, log: &InteractionLog) -> Result<Vec<LabelColumn>> {
+    let deriver = &label_deriver(map, log)?;
+    let column = |k: usize| {
+        let labels = (0..log.len()).map(move |r| deriver.label(k, &log.label_row(r)));
+        if deriver.is_regression(k) {
+            LabelColumn::Regression(
+                labels.map(|(v, present)| if present { v } else { f32::NAN }).collect(),
             )
         } else {
-            let flag = log.flags.iter_mut().find(|f| f.task == task.name).ok_or_else(|| {
-                DataError::spec(format!("no flag column gives task '{}'", task.name))
-            })?;
-            LabelColumn::Binary(flag.values.clone())
-        };
-        labels.push(column);
-    }
-    Ok(labels)
+            LabelColumn::Binary(
+                labels.map(|(v, present)| if present { v as u8 } else { FLAG_MISSING }).collect(),
+            )
+        }
+    };
+    Ok((0..map.tasks.len()).map(column).collect())
+}
+
+/// The label rules of `map` over the flag columns of `log`.
+pub(crate) fn label_deriver<'a>(
+    map: &'a FeatureMap,
+    log: &'a InteractionLog,
+) -> Result<LabelDeriver<'a>> {
+    let flags: Vec<(&str, &[u8])> =
+        log.flags.iter().map(|f| (f.task.as_str(), f.values.as_slice())).collect();
+    LabelDeriver::new(
+        map.tasks.iter().map(|t| t.name.as_str()),
+        map.spec.labels.regression_cap,
+        map.skip.as_ref(),
+        &flags,
+    )
 }
 
 impl PreparedDataset {

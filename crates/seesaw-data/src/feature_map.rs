@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
+pub use crate::labels::Polarity;
 use crate::labels::{FittedSkip, SKIP_TASK, WATCH_RATIO_TASK};
 use crate::numeric::FittedNumeric;
 use crate::raw_feature::{RawFeature, RawValues};
@@ -30,30 +31,6 @@ pub enum TaskKind {
     Binary,
     /// A ratio in [0, regression_cap], trained with MSE.
     Regression,
-}
-
-/// Whether a task's positive label is good news for the ranking (a like, a long view) or bad
-/// news (a dislike, a fast skip). Declared in the dataset spec (`[labels] polarity`), with
-/// defaults by name (`Polarity::default_for`); fusion and DLEN read it, nothing guesses it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Polarity {
-    #[default]
-    Positive,
-    Negative,
-}
-
-impl Polarity {
-    /// The default for a task of this name: `skip`, and any name containing `hate` or
-    /// `dislike`, are negative; everything else is positive.
-    pub fn default_for(name: &str) -> Self {
-        let name = name.to_ascii_lowercase();
-        if name == SKIP_TASK || name.contains("hate") || name.contains("dislike") {
-            Polarity::Negative
-        } else {
-            Polarity::Positive
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

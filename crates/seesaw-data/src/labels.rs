@@ -1,16 +1,49 @@
 //! Label definitions: which tasks exist, how watch ratio is capped, and how "skip" is decided.
 //! The skip threshold is a first-class choice: the seed study's fixed 0.5 made the label nearly
 //! random, so better-founded thresholds are offered and fitted on training rows only.
+//! [`LabelDeriver`] holds the rules that turn a row of a log into its task labels, for prepared
+//! and streamed data alike.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::feature_map::Polarity;
 
 pub const WATCH_RATIO_TASK: &str = "watch_ratio";
 pub const SKIP_TASK: &str = "skip";
+
+/// A behaviour flag cell that was empty: neither 0 nor 1.
+pub const FLAG_MISSING: u8 = 2;
+
+/// A flag cell as a label: its value, and whether it is present.
+pub fn flag_label(value: u8) -> (f32, bool) {
+    (f32::from(value & 1), value != FLAG_MISSING)
+}
+
+/// Whether a task's positive label is good news for the ranking (a like, a long view) or bad
+/// news (a dislike, a fast skip). Declared in the dataset spec (`[labels] polarity`), with
+/// defaults by name (`Polarity::default_for`); fusion and DLEN read it, nothing guesses it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Polarity {
+    #[default]
+    Positive,
+    Negative,
+}
+
+impl Polarity {
+    /// The default for a task of this name: `skip`, and any name containing `hate` or
+    /// `dislike`, are negative; everything else is positive.
+    pub fn default_for(name: &str) -> Self {
+        let name = name.to_ascii_lowercase();
+        if name == SKIP_TASK || name.contains("hate") || name.contains("dislike") {
+            Polarity::Negative
+        } else {
+            Polarity::Positive
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +224,81 @@ impl FittedSkip {
     }
 }
 
+/// What one row of a log gives its labels from.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelRow<'a> {
+    /// The row's index into the flag columns the deriver was built with.
+    pub row: usize,
+    /// Capped watch ratio; `None` when the log gives none.
+    pub watch_ratio: Option<f32>,
+    /// Video duration in seconds; 0 when unknown.
+    pub duration_seconds: f32,
+    pub user: &'a str,
+}
+
+/// Where one task's label comes from.
+#[derive(Debug, Clone, Copy)]
+enum LabelSource<'a> {
+    /// A behaviour flag column of the log.
+    Flag(&'a [u8]),
+    /// min(watch ratio, regression cap).
+    WatchRatio { cap: f32 },
+    /// The fitted skip rule applied to the watch ratio.
+    Skip(&'a FittedSkip),
+}
+
+/// The label rules, in one place for prepared and streamed data. A task takes the log's flag of
+/// its name; else `watch_ratio` is the watch ratio capped at the regression cap, and `skip` the
+/// fitted skip rule applied to it; a row without a watch ratio has neither.
+#[derive(Debug, Clone)]
+pub struct LabelDeriver<'a> {
+    sources: Vec<LabelSource<'a>>,
+}
+
+impl<'a> LabelDeriver<'a> {
+    /// `tasks`: the task names, in task order; `flags`: the log's flag columns as (task, values).
+    pub fn new<'t>(
+        tasks: impl IntoIterator<Item = &'t str>,
+        regression_cap: f64,
+        skip: Option<&'a FittedSkip>,
+        flags: &[(&str, &'a [u8])],
+    ) -> Result<Self> {
+        let source = |task: &str| {
+            if let Some(&(_, values)) = flags.iter().find(|(name, _)| *name == task) {
+                Ok(LabelSource::Flag(values))
+            } else if task == WATCH_RATIO_TASK {
+                Ok(LabelSource::WatchRatio { cap: regression_cap as f32 })
+            } else if task == SKIP_TASK {
+                let skip = skip.expect("the skip rule is fitted whenever skip is a task");
+                Ok(LabelSource::Skip(skip))
+            } else {
+                Err(DataError::spec(format!("no flag column gives task '{task}'")))
+            }
+        };
+        let sources = tasks.into_iter().map(source).collect::<Result<_>>()?;
+        Ok(Self { sources })
+    }
+
+    /// Whether task `task` is the regression target; the others are binary.
+    pub fn is_regression(&self, task: usize) -> bool {
+        matches!(self.sources[task], LabelSource::WatchRatio { .. })
+    }
+
+    /// The label of task `task` for `row`: its value, and whether it is present.
+    pub fn label(&self, task: usize, row: &LabelRow<'_>) -> (f32, bool) {
+        match self.sources[task] {
+            LabelSource::Flag(values) => flag_label(values[row.row]),
+            LabelSource::WatchRatio { cap } => {
+                row.watch_ratio.map_or((0.0, false), |ratio| (ratio.min(cap), true))
+            }
+            LabelSource::Skip(skip) => row.watch_ratio.map_or((0.0, false), |ratio| {
+                let skipped = skip.is_skip(ratio, row.duration_seconds, row.user);
+                (f32::from(u8::from(skipped)), true)
+            }),
+        }
+    }
+}
+
 fn bucket_of(edges: &[f64], value: f64) -> usize {
     edges.partition_point(|&edge| edge < value)
 }
@@ -274,6 +382,22 @@ mod tests {
         let fitted = FittedSkip::fit(strategy, &ratios, &durations, &users);
         assert!((fitted.threshold(6.0, "") - 0.9).abs() < 1e-6);
         assert!((fitted.threshold(200.0, "") - 0.1).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_flag_of_the_tasks_name_comes_first_then_watch_ratio_and_skip() {
+        let skip = FittedSkip::Fixed { threshold: 0.5 };
+        let flags = [("like", &[1u8, 0, FLAG_MISSING][..])];
+        let tasks = ["watch_ratio", "like", "skip"];
+        let deriver = LabelDeriver::new(tasks, 1.0, Some(&skip), &flags).unwrap();
+        assert!(deriver.is_regression(0) && !deriver.is_regression(1));
+        let row = |row, watch_ratio| LabelRow { row, watch_ratio, duration_seconds: 0.0, user: "" };
+        let labels = |r: LabelRow| (0..3).map(|k| deriver.label(k, &r)).collect::<Vec<_>>();
+        assert_eq!(labels(row(0, Some(1.7))), [(1.0, true), (1.0, true), (0.0, true)]);
+        assert_eq!(labels(row(1, Some(0.2))), [(0.2, true), (0.0, true), (1.0, true)]);
+        assert_eq!(labels(row(2, None)), [(0.0, false), (0.0, false), (0.0, false)]);
+        let unknown = LabelDeriver::new(["follow"], 1.0, None, &flags).unwrap_err();
+        assert!(unknown.to_string().contains("no flag column gives task 'follow'"), "{unknown}");
     }
 
     #[test]

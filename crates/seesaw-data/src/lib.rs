@@ -1,7 +1,7 @@
 //! seesaw-data turns short-video interaction logs (CSV or Parquet, with user and video side
-//! tables and optional per-clip features) and a simulated platform into labelled, encoded
-//! mini-batches of plain `f32`/`u32` buffers. It knows nothing of tensors, so it compiles and
-//! tests fast and can take Parquet produced by any other pipeline.
+//! tables and optional per-clip features) into labelled, encoded mini-batches of plain
+//! `f32`/`u32` buffers. It knows nothing of tensors, so it compiles and tests fast and can take
+//! Parquet produced by any other pipeline, or the files that seesaw-sim writes.
 //!
 //! The flow: [`spec::DatasetSpec`] says what each column means; [`log::InteractionLog`] reads
 //! and cleans the log with a counted reason per dropped row; [`dataset::prepare`] filters,
@@ -27,8 +27,8 @@ pub mod numeric;
 pub mod presets;
 pub mod raw_feature;
 pub mod side_table;
-pub mod simulate;
 pub mod spec;
+pub mod spec_toml;
 pub mod split;
 pub mod streaming;
 pub mod table;

@@ -12,6 +12,8 @@ use crate::cleaning::{CleaningSpec, DropCounts, DropPolicy, DropReason};
 use crate::dates;
 use crate::error::{DataError, Location, Result};
 use crate::interner::Interner;
+pub use crate::labels::FLAG_MISSING;
+use crate::labels::LabelRow;
 use crate::raw_feature::{RawCell, RawFeature, retain_by};
 use crate::spec::{DatasetSpec, flag_task_name};
 use crate::table::TableReader;
@@ -23,8 +25,6 @@ pub struct FlagColumn {
     pub task: String,
     pub values: Vec<u8>,
 }
-
-pub const FLAG_MISSING: u8 = 2;
 
 /// What reading saw, before and after cleaning.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +66,16 @@ impl InteractionLog {
 
     pub fn is_empty(&self) -> bool {
         self.user.is_empty()
+    }
+
+    /// What row `row` gives its labels from.
+    pub fn label_row(&self, row: usize) -> LabelRow<'_> {
+        LabelRow {
+            row,
+            watch_ratio: self.watch_ratio.get(row).copied(),
+            duration_seconds: self.duration_seconds.get(row).copied().unwrap_or(0.0),
+            user: self.users.token(self.user[row]),
+        }
     }
 
     /// Reads and cleans the log file named by `path`.

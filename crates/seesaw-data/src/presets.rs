@@ -5,9 +5,8 @@ use crate::error::{DataError, Result};
 use crate::labels::LabelSpec;
 use crate::spec::{
     ClipFeatureSpec, DatasetSpec, FeatureSpec, FilterSpec, LogSpec, NumericTransform,
-    SideTableSpec, TimeUnit,
+    SideTableSpec, SplitSpec, TimeUnit,
 };
-use crate::split::SplitSpec;
 
 pub const PRESETS: [&str; 3] = ["kuairand", "kuairec", "watch-history"];
 

@@ -1,6 +1,7 @@
 //! The dataset spec: which column plays which role, which side tables join on which key, which
-//! features to build, and how to clean, filter, label and split. Written in TOML; a spec may start
-//! from a built-in preset (`preset = "kuairand"`) and override any part of it.
+//! features to build, and how to clean, filter, label and split. Written in TOML (`spec_toml`
+//! reads it; a spec may start from a built-in preset, `preset = "kuairand"`, and override any
+//! part of it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::cleaning::CleaningSpec;
 use crate::error::{DataError, Result};
 use crate::labels::LabelSpec;
-use crate::split::SplitSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -240,41 +240,76 @@ pub struct FilterSpec {
     pub min_video_interactions: u32,
 }
 
-impl DatasetSpec {
-    /// Reads a spec from TOML. Relative paths in it resolve against the file's directory, so a
-    /// config can point at `../shared/data` wherever it is run from.
-    pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let mut spec = Self::from_toml_str(&text).map_err(|e| match e {
-            DataError::Spec(message) => DataError::spec(format!("{}: {message}", path.display())),
-            other => other,
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        spec.resolve_paths(base);
-        Ok(spec)
-    }
+/// How rows are split into train, validation and test (`split::split` applies it to a log).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SplitSpec {
+    /// A seeded random share of rows for validation and test.
+    Random {
+        #[serde(default)]
+        seed: u64,
+        #[serde(default = "default_valid_fraction")]
+        valid_fraction: f64,
+        #[serde(default)]
+        test_fraction: f64,
+    },
+    /// By calendar day: explicit inclusive end days (yyyymmdd), or else the last `test_days` days
+    /// for test and the `valid_days` before them for validation.
+    Temporal {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        train_end: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_end: Option<u32>,
+        #[serde(default = "default_valid_days")]
+        valid_days: u32,
+        #[serde(default)]
+        test_days: u32,
+    },
+    /// Per user, in time order: the last `test` rows for test, the `valid` before them for
+    /// validation. Users with no more rows than that stay wholly in training.
+    LeaveLast {
+        #[serde(default = "default_one")]
+        valid: usize,
+        #[serde(default = "default_one")]
+        test: usize,
+    },
+}
 
-    /// Parses TOML; `preset = "name"` starts from that preset and overlays the rest of the table.
-    pub fn from_toml_str(text: &str) -> Result<Self> {
-        let value: toml::Table =
-            toml::from_str(text).map_err(|e| DataError::spec(e.to_string()))?;
-        Self::from_toml_table(value)
-    }
+fn default_valid_fraction() -> f64 {
+    0.1
+}
+fn default_valid_days() -> u32 {
+    2
+}
+fn default_one() -> usize {
+    1
+}
 
-    pub fn from_toml_table(mut table: toml::Table) -> Result<Self> {
-        if let Some(preset) = table.get("preset").and_then(|v| v.as_str()).map(str::to_owned) {
-            let base = crate::presets::preset(&preset)?;
-            let mut merged =
-                toml::Table::try_from(&base).map_err(|e| DataError::spec(e.to_string()))?;
-            merge_tables(&mut merged, std::mem::take(&mut table));
-            table = merged;
+impl Default for SplitSpec {
+    fn default() -> Self {
+        SplitSpec::Temporal { train_end: None, valid_end: None, valid_days: 2, test_days: 0 }
+    }
+}
+
+impl SplitSpec {
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            SplitSpec::Random { valid_fraction, test_fraction, .. }
+                if !(0.0..1.0).contains(&valid_fraction)
+                    || !(0.0..1.0).contains(&test_fraction)
+                    || valid_fraction + test_fraction >= 1.0 =>
+            {
+                Err(DataError::spec("split: valid_fraction + test_fraction must be below 1"))
+            }
+            SplitSpec::Temporal { train_end: Some(t), valid_end: Some(v), .. } if v < t => {
+                Err(DataError::spec("split: valid_end comes before train_end"))
+            }
+            _ => Ok(()),
         }
-        let spec: DatasetSpec =
-            table.try_into().map_err(|e: toml::de::Error| DataError::spec(e.to_string()))?;
-        spec.validate()?;
-        Ok(spec)
     }
+}
 
+impl DatasetSpec {
     pub fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut Option<PathBuf>| {
             if let Some(path) = p
@@ -362,65 +397,9 @@ pub fn flag_task_name(column: &str) -> String {
     column.strip_prefix("is_").unwrap_or(column).to_owned()
 }
 
-/// Overlays `overlay` onto `base`: tables merge key by key, anything else replaces. A table with
-/// a `strategy` key is one choice among several (a split, a skip rule) and replaces whole, so
-/// the preset's fields for its own strategy do not leak into another.
-fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
-    for (key, value) in overlay {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(base_inner)), toml::Value::Table(overlay_inner))
-                if !overlay_inner.contains_key("strategy") =>
-            {
-                merge_tables(base_inner, overlay_inner)
-            }
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn preset_overlay_replaces_only_what_is_named() {
-        let spec = DatasetSpec::from_toml_str(
-            r#"
-            preset = "kuairand"
-            [filter]
-            min_user_interactions = 11
-            [labels.skip]
-            strategy = "user_median"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(spec.filter.min_user_interactions, 11);
-        assert_eq!(spec.log.user, "user_id");
-        assert!(spec.log.flags.contains(&"is_click".to_string()));
-        assert_eq!(spec.labels.skip, crate::labels::SkipStrategy::UserMedian);
-    }
-
-    #[test]
-    fn a_strategy_table_replaces_the_presets_whole() {
-        let spec = DatasetSpec::from_toml_str(
-            "preset = \"kuairand\"\n[labels]\nskip = { strategy = \"duration_quantile\", buckets = 4, quantile = 0.5 }\n[split]\nstrategy = \"random\"\n",
-        )
-        .unwrap();
-        assert_eq!(
-            spec.labels.skip,
-            crate::labels::SkipStrategy::DurationQuantile { buckets: 4, quantile: 0.5 }
-        );
-        assert!(matches!(spec.split, crate::split::SplitSpec::Random { .. }));
-    }
-
-    #[test]
-    fn unknown_fields_are_rejected_with_their_name() {
-        let err = DatasetSpec::from_toml_str("preset = \"kuairand\"\n[filter]\nmin_users = 3\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("min_users"), "{err}");
-    }
 
     #[test]
     fn duplicate_feature_names_are_rejected() {

@@ -4,78 +4,10 @@
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::log::InteractionLog;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SplitSpec {
-    /// A seeded random share of rows for validation and test.
-    Random {
-        #[serde(default)]
-        seed: u64,
-        #[serde(default = "default_valid_fraction")]
-        valid_fraction: f64,
-        #[serde(default)]
-        test_fraction: f64,
-    },
-    /// By calendar day: explicit inclusive end days (yyyymmdd), or else the last `test_days` days
-    /// for test and the `valid_days` before them for validation.
-    Temporal {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        train_end: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        valid_end: Option<u32>,
-        #[serde(default = "default_valid_days")]
-        valid_days: u32,
-        #[serde(default)]
-        test_days: u32,
-    },
-    /// Per user, in time order: the last `test` rows for test, the `valid` before them for
-    /// validation. Users with no more rows than that stay wholly in training.
-    LeaveLast {
-        #[serde(default = "default_one")]
-        valid: usize,
-        #[serde(default = "default_one")]
-        test: usize,
-    },
-}
-
-fn default_valid_fraction() -> f64 {
-    0.1
-}
-fn default_valid_days() -> u32 {
-    2
-}
-fn default_one() -> usize {
-    1
-}
-
-impl Default for SplitSpec {
-    fn default() -> Self {
-        SplitSpec::Temporal { train_end: None, valid_end: None, valid_days: 2, test_days: 0 }
-    }
-}
-
-impl SplitSpec {
-    pub fn validate(&self) -> Result<()> {
-        match *self {
-            SplitSpec::Random { valid_fraction, test_fraction, .. }
-                if !(0.0..1.0).contains(&valid_fraction)
-                    || !(0.0..1.0).contains(&test_fraction)
-                    || valid_fraction + test_fraction >= 1.0 =>
-            {
-                Err(DataError::spec("split: valid_fraction + test_fraction must be below 1"))
-            }
-            SplitSpec::Temporal { train_end: Some(t), valid_end: Some(v), .. } if v < t => {
-                Err(DataError::spec("split: valid_end comes before train_end"))
-            }
-            _ => Ok(()),
-        }
-    }
-}
+use crate::spec::SplitSpec;
 
 /// Row indices of each part, ascending.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,13 +13,12 @@ use std::path::Path;
 use crate::batch::{Batch, BatchBuilder, RowInputs};
 use crate::cleaning::DropCounts;
 use crate::clips::ClipTable;
-use crate::dataset::read_side_tables;
+use crate::dataset::{label_deriver, read_side_tables};
 use crate::entity::EntityTable;
 use crate::error::Result;
 use crate::feature_map::{EncodedParts, FeatureMap, FeatureSchema, FeatureSource};
 use crate::interner::Interner;
-use crate::labels::{SKIP_TASK, WATCH_RATIO_TASK};
-use crate::log::{FLAG_MISSING, InteractionLog, LogIngestor};
+use crate::log::{InteractionLog, LogIngestor};
 use crate::table::TableReader;
 
 /// The encoded side tables a fitted feature map needs to encode rows: loaded once, shared by
@@ -110,7 +109,7 @@ impl<'a> StreamingBatches<'a> {
         &self.dropped
     }
 
-    fn encode(&mut self, log: &InteractionLog) -> Batch {
+    fn encode(&mut self, log: &InteractionLog) -> Result<Batch> {
         let map = self.map;
         let n_clips = map.spec.labels.clips;
         let mut builder = BatchBuilder::new(
@@ -122,9 +121,7 @@ impl<'a> StreamingBatches<'a> {
             log.len(),
         );
         let log_features: Vec<_> = map.features_of(FeatureSource::Log).collect();
-        let flag_of_task: Vec<Option<usize>> =
-            map.tasks.iter().map(|t| log.flags.iter().position(|f| f.task == t.name)).collect();
-        let cap = map.spec.labels.regression_cap as f32;
+        let deriver = label_deriver(map, log)?;
         let mut context = EncodedParts::default();
         let mut labels = vec![(0.0, false); map.tasks.len()];
         for r in 0..log.len() {
@@ -139,22 +136,9 @@ impl<'a> StreamingBatches<'a> {
             for (fitted, raw) in log_features.iter().zip(&log.features) {
                 fitted.encode(raw, r, &mut context);
             }
-            let ratio = log.watch_ratio.get(r).copied();
-            for (k, task) in map.tasks.iter().enumerate() {
-                labels[k] = if let Some(flag) = flag_of_task[k] {
-                    let v = log.flags[flag].values[r];
-                    (f32::from(v & 1), v != FLAG_MISSING)
-                } else if task.name == WATCH_RATIO_TASK {
-                    ratio.map_or((0.0, false), |x| (x.min(cap), true))
-                } else if task.name == SKIP_TASK {
-                    let skip = map.skip.as_ref().expect("a skip task has a fitted rule");
-                    let duration = log.duration_seconds.get(r).copied().unwrap_or(0.0);
-                    ratio.map_or((0.0, false), |x| {
-                        (f32::from(u8::from(skip.is_skip(x, duration, user_key))), true)
-                    })
-                } else {
-                    (0.0, false)
-                };
+            let label_row = log.label_row(r);
+            for (k, label) in labels.iter_mut().enumerate() {
+                *label = deriver.label(k, &label_row);
             }
             builder.push(RowInputs {
                 user_id: map.user_id.index(user_key),
@@ -166,13 +150,13 @@ impl<'a> StreamingBatches<'a> {
                 context_dense: &context.dense,
                 context_multi: &context.multi,
                 labels: &labels,
-                watch_ratio: ratio,
+                watch_ratio: label_row.watch_ratio,
                 user_group: self.user_groups.intern(user_key),
                 row: (self.rows_emitted + r as u64) as u32,
             });
         }
         self.rows_emitted += log.len() as u64;
-        builder.finish()
+        Ok(builder.finish())
     }
 }
 
@@ -200,7 +184,7 @@ impl Iterator for StreamingBatches<'_> {
             self.rows_read += log.stats.rows_read;
             self.dropped.merge(&log.stats.dropped);
             if !log.is_empty() {
-                return Some(Ok(self.encode(&log)));
+                return Some(self.encode(&log));
             }
         }
     }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use seesaw_data::dataset::prepare;
 use seesaw_data::presets::preset;
-use seesaw_data::spec::DatasetSpec;
-use seesaw_data::split::{Part, SplitSpec};
+use seesaw_data::spec::{DatasetSpec, SplitSpec};
+use seesaw_data::split::Part;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

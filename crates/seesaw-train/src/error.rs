@@ -5,6 +5,8 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] seesaw_data::DataError),
     #[error(transparent)]
+    Sim(#[from] seesaw_sim::SimError),
+    #[error(transparent)]
     Model(#[from] seesaw_models::ModelError),
     #[error(transparent)]
     Metric(#[from] seesaw_metrics::MetricError),

@@ -18,7 +18,7 @@ pub struct RunConfig {
     /// When present, the platform is simulated first and the dataset's files are the
     /// simulator's (the `kuairand` layout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub simulator: Option<seesaw_data::simulate::SimConfig>,
+    pub simulator: Option<seesaw_sim::SimConfig>,
     pub dataset: DatasetSpec,
     #[serde(default)]
     pub model: ModelConfig,
@@ -89,7 +89,7 @@ impl RunConfig {
 #[serde(deny_unknown_fields)]
 struct RestOfConfig {
     #[serde(default)]
-    simulator: Option<seesaw_data::simulate::SimConfig>,
+    simulator: Option<seesaw_sim::SimConfig>,
     #[serde(default)]
     model: ModelConfig,
     #[serde(default)]

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use seesaw_data::dataset::{PreparedDataset, prepare};
 use seesaw_data::feature_map::TaskKind;
-use seesaw_data::simulate::{Platform, TrueProbabilities, write_kuairand};
 use seesaw_data::split::Part;
+use seesaw_sim::{Platform, TrueProbabilities, write_kuairand};
 
 use crate::error::{Result, TrainError};
 use crate::run_config::RunConfig;

@@ -14,8 +14,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use seesaw_data::dataset::{LabelColumn, PreparedDataset, prepare};
 use seesaw_data::log::FLAG_MISSING;
 use seesaw_data::presets::preset;
-use seesaw_data::simulate::{Platform, SimConfig, SimFiles, write_kuairand};
-use seesaw_data::split::{Part, SplitSpec};
+use seesaw_data::spec::SplitSpec;
+use seesaw_data::split::Part;
 use seesaw_models::loss::task_loss;
 use seesaw_models::models::MmoeConfig;
 use seesaw_models::targets::TaskTargets;
@@ -23,6 +23,7 @@ use seesaw_models::{
     Architecture, ModelConfig, ModelContext, ModelInput, MultiTaskModel, Network, OutputKind,
     RegressionHead, TaskOutput,
 };
+use seesaw_sim::{Platform, SimConfig, SimFiles, write_kuairand};
 use seesaw_train::config::{EarlyStopping, MonitorTerm};
 use seesaw_train::evaluate::{Evaluation, predict, score};
 use seesaw_train::trainer::{self, METRICS_FILE, NoObserver};

@@ -14,7 +14,7 @@ use serde::Serialize;
 use seesaw_data::dataset::{prepare, prepare_log};
 use seesaw_data::log::LogIngestor;
 use seesaw_data::presets::preset;
-use seesaw_data::simulate::{Platform, SimConfig, record_batches};
+use seesaw_sim::{Platform, SimConfig, record_batches};
 
 use super::dataset_args::write_json;
 use crate::progress;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use seesaw_data::dataset::prepare;
 use seesaw_data::presets::preset;
-use seesaw_data::simulate::{
+use seesaw_sim::{
     MmoeSyntheticConfig, Platform, SimConfig, SimFiles, mmoe_synthetic,
     write_kuairand_with_progress,
 };

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
 
 use super::normal::std_normal;
-use crate::error::{DataError, Result};
+use crate::error::{Result, SimError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,7 +44,7 @@ impl Default for MmoeSyntheticConfig {
 
 impl MmoeSyntheticConfig {
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(DataError::spec(format!("MMoE synthetic config: {m}")));
+        let bad = |m: String| Err(SimError::Config(format!("MMoE synthetic config: {m}")));
         if !(-1.0..=1.0).contains(&self.correlation) {
             return bad(format!("correlation must be in [-1, 1], got {}", self.correlation));
         }
@@ -136,7 +136,7 @@ pub fn write_csv(data: &MmoeSynthetic, path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let io = |e: std::io::Error| DataError::io(path, e);
+    let io = |e: std::io::Error| SimError::io(path, e);
     let tmp = NamedTempFile::new_in(dir).map_err(io)?;
     let mut w = BufWriter::with_capacity(1 << 20, tmp);
     let d = data.input_dim;
@@ -222,7 +222,7 @@ mod tests {
             MmoeSyntheticConfig { input_dim: 1, ..cfg.clone() },
             MmoeSyntheticConfig { n_samples: 0, ..cfg.clone() },
         ] {
-            assert!(matches!(generate(&bad), Err(DataError::Spec(_))));
+            assert!(matches!(generate(&bad), Err(SimError::Config(_))));
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mmoe.csv");

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::calendar;
-use crate::error::{DataError, Result};
+use crate::error::{Result, SimError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -66,7 +66,7 @@ impl Default for SimConfig {
 
 impl SimConfig {
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(DataError::spec(format!("simulator config: {m}")));
+        let bad = |m: String| Err(SimError::Config(format!("simulator config: {m}")));
         if self.n_users == 0 || self.n_videos == 0 {
             return bad("n_users and n_videos must be positive".into());
         }
@@ -139,7 +139,7 @@ mod tests {
         for f in cases {
             let mut c = SimConfig::default();
             f(&mut c);
-            assert!(matches!(c.validate(), Err(DataError::Spec(_))), "{c:?}");
+            assert!(matches!(c.validate(), Err(SimError::Config(_))), "{c:?}");
         }
     }
 

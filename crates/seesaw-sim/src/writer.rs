@@ -13,7 +13,7 @@ use tempfile::NamedTempFile;
 use super::normal::{std_normal, unit};
 use super::platform::Platform;
 use super::side_tables::{self, USER_FEATURES_HEADER, VIDEO_FEATURES_HEADER};
-use crate::error::{DataError, Result};
+use crate::error::{Result, SimError};
 
 pub const LOG_HEADER: [&str; 19] = [
     "user_id",
@@ -111,10 +111,10 @@ struct TruthRow {
     p_emotion: f32,
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> DataError {
+fn csv_error(path: &Path, e: csv::Error) -> SimError {
     match e.into_kind() {
-        csv::ErrorKind::Io(io) => DataError::io(path, io),
-        other => DataError::io(path, std::io::Error::other(format!("{other:?}"))),
+        csv::ErrorKind::Io(io) => SimError::io(path, io),
+        other => SimError::io(path, std::io::Error::other(format!("{other:?}"))),
     }
 }
 
@@ -127,7 +127,7 @@ struct AtomicCsv {
 impl AtomicCsv {
     fn create(dir: &Path, name: &str, header: &[&str]) -> Result<Self> {
         let path = dir.join(name);
-        let tmp = NamedTempFile::new_in(dir).map_err(|e| DataError::io(&path, e))?;
+        let tmp = NamedTempFile::new_in(dir).map_err(|e| SimError::io(&path, e))?;
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(BufWriter::with_capacity(1 << 20, tmp));
@@ -143,10 +143,10 @@ impl AtomicCsv {
         let Self { path, writer } = self;
         let buf = writer
             .into_inner()
-            .map_err(|e| DataError::io(&path, std::io::Error::other(e.to_string())))?;
-        let tmp = buf.into_inner().map_err(|e| DataError::io(&path, e.into_error()))?;
-        tmp.as_file().sync_all().map_err(|e| DataError::io(&path, e))?;
-        tmp.persist(&path).map_err(|e| DataError::io(&path, e.error))?;
+            .map_err(|e| SimError::io(&path, std::io::Error::other(e.to_string())))?;
+        let tmp = buf.into_inner().map_err(|e| SimError::io(&path, e.into_error()))?;
+        tmp.as_file().sync_all().map_err(|e| SimError::io(&path, e))?;
+        tmp.persist(&path).map_err(|e| SimError::io(&path, e.error))?;
         Ok(path)
     }
 }
@@ -163,7 +163,7 @@ pub fn write_kuairand_with_progress(
     out_dir: &Path,
     mut progress: impl FnMut(u64),
 ) -> Result<SimFiles> {
-    std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
+    std::fs::create_dir_all(out_dir).map_err(|e| SimError::io(out_dir, e))?;
     let world = platform.world();
 
     // Side tables.
@@ -267,11 +267,11 @@ pub fn write_kuairand_with_progress(
     progress(written);
 
     let config = out_dir.join(CONFIG_FILE);
-    let mut tmp = NamedTempFile::new_in(out_dir).map_err(|e| DataError::io(&config, e))?;
+    let mut tmp = NamedTempFile::new_in(out_dir).map_err(|e| SimError::io(&config, e))?;
     let json = serde_json::to_vec_pretty(platform.config())
-        .map_err(|e| DataError::Json { path: config.clone(), message: e.to_string() })?;
-    tmp.write_all(&json).map_err(|e| DataError::io(&config, e))?;
-    tmp.persist(&config).map_err(|e| DataError::io(&config, e.error))?;
+        .map_err(|e| SimError::Json { path: config.clone(), message: e.to_string() })?;
+    tmp.write_all(&json).map_err(|e| SimError::io(&config, e))?;
+    tmp.persist(&config).map_err(|e| SimError::io(&config, e.error))?;
 
     Ok(SimFiles {
         log: log_path,
@@ -286,7 +286,7 @@ pub fn write_kuairand_with_progress(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::SimConfig;
+    use crate::SimConfig;
 
     fn lines(path: &Path) -> Vec<String> {
         std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
@@ -381,12 +381,12 @@ mod tests {
         let blocker = dir.path().join("not_a_dir");
         std::fs::write(&blocker, b"x").unwrap();
         let p = Platform::new(&SimConfig { n_impressions: 10, ..SimConfig::default() }).unwrap();
-        assert!(matches!(write_kuairand(&p, &blocker), Err(DataError::Io { .. })));
+        assert!(matches!(write_kuairand(&p, &blocker), Err(SimError::Io { .. })));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     /// Release-mode measurement of the whole writer (log + truth + side tables):
-    /// `cargo test --release -p seesaw-data --lib simulate::writer::tests::writer_throughput -- --ignored --nocapture`
+    /// `cargo test --release -p seesaw-sim --lib writer::tests::writer_throughput -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn writer_throughput() {

@@ -724,7 +724,7 @@ mod tests {
     }
 
     /// Throughput check, meaningful only in release mode:
-    /// `cargo test --release -p seesaw-data --lib simulate::platform::tests::throughput -- --ignored --nocapture`
+    /// `cargo test --release -p seesaw-sim --lib platform::tests::throughput -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn throughput() {

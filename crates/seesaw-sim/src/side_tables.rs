@@ -312,7 +312,7 @@ pub fn video_rows(world: &World, start_day: i64, rng: &mut impl RngCore) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::{Platform, SimConfig};
+    use crate::{Platform, SimConfig};
 
     #[test]
     fn features_carry_latent_signal() {

@@ -3,8 +3,8 @@
 
 use seesaw_data::dataset::prepare;
 use seesaw_data::presets::preset;
-use seesaw_data::simulate::{Platform, SimConfig, write_kuairand};
 use seesaw_data::split::Part;
+use seesaw_sim::{Platform, SimConfig, write_kuairand};
 
 #[test]
 fn the_kuairand_preset_reads_what_the_simulator_writes() {

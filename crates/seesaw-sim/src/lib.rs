@@ -18,11 +18,16 @@
 //! (u, v) is a closed form: P(y) = P(e=1)·P(y | e=1) + P(e=0)·P(y | e=0). Derived labels:
 //! long_view = play_time ≥ min(duration, long_view_ms) (18 s by default, so a short video must
 //! be watched through); skip = watch_ratio < skip_ratio (0.5); complete = play_time ≥ duration.
+//!
+//! [`write_kuairand`] writes the platform in the KuaiRand file layout, with a truth file beside
+//! the log; that layout is the simulator's only contract with seesaw-data, which reads it back
+//! with its `kuairand` preset. [`record_batches`] hands the same log out as Arrow batches.
 
 mod alias;
 mod behaviour;
 mod calendar;
 mod config;
+mod error;
 pub mod mmoe_synthetic;
 mod normal;
 mod platform;
@@ -33,6 +38,7 @@ mod viewing;
 mod writer;
 
 pub use config::SimConfig;
+pub use error::{Result, SimError};
 pub use mmoe_synthetic::{MmoeSynthetic, MmoeSyntheticConfig};
 pub use normal::{norm_cdf, norm_inv_cdf};
 pub use platform::{

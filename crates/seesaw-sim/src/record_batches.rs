@@ -7,7 +7,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::{Impression, Platform};
-use crate::error::{DataError, Result};
+use crate::error::{Result, SimError};
 
 /// The log columns the `kuairand` preset reads, in KuaiRand's order.
 const COLUMNS: [&str; 15] = [
@@ -65,7 +65,7 @@ pub fn record_batches(
         ];
         Some(
             RecordBatch::try_new(schema.clone(), columns)
-                .map_err(|e| DataError::spec(format!("simulator batch: {e}"))),
+                .map_err(|e| SimError::Batch(e.to_string())),
         )
     })
 }
