@@ -16,6 +16,7 @@ use crate::heads::TaskHeads;
 use crate::input::ModelInput;
 use crate::models::check_layers;
 use crate::outputs::ModelOutputs;
+use crate::rows::Rows;
 
 /// `kind = "cross_stitch"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,10 +71,13 @@ impl TaskModel for CrossStitch {
     fn forward(&self, input: &ModelInput) -> ModelOutputs {
         // The first hidden layer of each column reads its (plain or split) embedding; the units
         // and the later layers read plain activations.
-        let mut xs: Vec<Tensor<2>> = self
-            .columns
+        // Every column's embedding first, then every first layer: burn initialises parameters
+        // when they are first read, so this order is what fixes a seed's initial weights.
+        let rows: Vec<Rows> = self.columns.iter().map(|c| c.embedding.forward(input)).collect();
+        let mut xs: Vec<Tensor<2>> = rows
             .iter()
-            .map(|c| relu(c.embedding.forward(input).linear(&c.mlp.layers[0])))
+            .zip(&self.columns)
+            .map(|(rows, c)| relu(rows.linear(&c.mlp.layers[0])))
             .collect();
         xs = self.units[0].forward(xs);
         for (l, unit) in self.units.iter().enumerate().skip(1) {
