@@ -263,3 +263,39 @@ fn invalid_configs_and_files_are_errors_not_panics() {
         other => panic!("expected a write error, got {other:?}"),
     }
 }
+
+/// Sets one element of every float parameter to `value` (NaN, infinity).
+struct Poison(f32);
+
+impl burn::module::ModuleMapper for Poison {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (id, value, mapper) = param.consume();
+        let (shape, device) = (value.shape(), value.device());
+        let mut values: Vec<f32> = value.into_data().try_to_vec().unwrap();
+        values[0] = self.0;
+        let value = Tensor::from_data(TensorData::new(values, shape), &device);
+        burn::module::Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+#[test]
+fn a_model_file_with_nan_or_infinite_weights_is_refused_at_load() {
+    let device = Device::flex();
+    let mmoe = config(mmoe_arch(2, 8));
+    let context = tiny_context(&mmoe);
+    let dir = tempfile::tempdir().unwrap();
+    for poison in [f32::NAN, f32::INFINITY] {
+        let path = dir.path().join("poisoned.bpk");
+        let model = MultiTaskModel::new(&mmoe, &context, &device).unwrap();
+        model.map(&mut Poison(poison)).save(&path).unwrap();
+        match MultiTaskModel::load(&mmoe, &context, &path, &device) {
+            Err(ModelError::Record { message, .. }) => {
+                assert!(message.contains("NaN or infinite"), "{message}")
+            }
+            other => panic!("a {poison} weight must be refused, got {other:?}"),
+        }
+    }
+}
