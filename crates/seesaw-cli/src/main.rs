@@ -1,6 +1,7 @@
 //! `seesaw`: simulate a short-video platform, inspect datasets, train and compare multi-task
 //! models, score logs, benchmark.
 
+mod allocator;
 mod commands;
 mod progress;
 
@@ -56,6 +57,7 @@ enum BenchCommand {
 }
 
 fn main() {
+    allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
