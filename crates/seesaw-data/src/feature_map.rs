@@ -538,4 +538,28 @@ mod tests {
             assert!(fitted.encode_value(FeatureValue::Number(f64::INFINITY), &mut out).is_err());
         }
     }
+
+    #[test]
+    fn polarity_is_declared_with_name_defaults_and_task_names_are_unique() {
+        let mut spec = crate::presets::preset("kuairand").unwrap();
+        spec.labels.tasks = Some(vec!["click".into(), "hate".into(), "skip".into()]);
+        let tasks = resolve_tasks(&spec).unwrap();
+        let polarity: Vec<Polarity> = tasks.iter().map(|t| t.polarity).collect();
+        assert_eq!(polarity, [Polarity::Positive, Polarity::Negative, Polarity::Negative]);
+
+        spec.labels.polarity = [("click".to_string(), Polarity::Negative)].into();
+        assert_eq!(resolve_tasks(&spec).unwrap()[0].polarity, Polarity::Negative);
+        spec.labels.polarity = [("share".to_string(), Polarity::Negative)].into();
+        let message = resolve_tasks(&spec).unwrap_err().to_string();
+        assert!(message.contains("labels.polarity names 'share'"), "{message}");
+
+        spec.labels.polarity.clear();
+        spec.labels.tasks = Some(vec!["click".into(), "like".into(), "click".into()]);
+        let message = resolve_tasks(&spec).unwrap_err().to_string();
+        assert!(message.contains("'click' twice"), "{message}");
+
+        // A task written before polarity existed reads with its name's default.
+        let old: TaskInfo = serde_json::from_str(r#"{"name": "hate", "kind": "binary"}"#).unwrap();
+        assert_eq!(old.polarity, Polarity::Negative);
+    }
 }
