@@ -3,8 +3,11 @@
 //! whose `kind` tag picks a model of the registry and whose other fields are that model's own
 //! config (each in the model's file).
 
+use seesaw_data::feature_map::{FeatureMap, FeatureSchema, TaskInfo};
 use serde::{Deserialize, Serialize};
 
+pub use crate::context::RegressionHead;
+use crate::context::{ClipShape, FittedState, ModelContext};
 use crate::error::{Result, invalid};
 use crate::models::{
     CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
@@ -97,14 +100,34 @@ impl Architecture {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RegressionHead {
-    /// Squash into (0, 1): right for watch ratios capped at 1.
-    #[default]
-    Sigmoid,
-    /// Raw tower output: for targets outside (0, 1).
-    Identity,
+/// How the model config and a dataset make the context a model is built in (kept here, with the
+/// config, so that the context's module needs nothing from this one).
+impl ModelContext {
+    pub fn new(config: &ModelConfig, schema: FeatureSchema, tasks: Vec<TaskInfo>) -> Self {
+        Self {
+            schema,
+            tasks,
+            embedding_dim: config.embedding_dim,
+            tower_hidden: config.tower_hidden.clone(),
+            regression_head: config.regression_head,
+            clips: None,
+            fitted: None,
+        }
+    }
+
+    /// The context of a dataset: its schema, tasks and clip shape.
+    pub fn from_feature_map(config: &ModelConfig, map: &FeatureMap) -> Self {
+        let clips = map
+            .spec
+            .labels
+            .clips
+            .map(|n_clips| ClipShape { n_clips, feature_dim: map.clip_feature_dim.unwrap_or(0) });
+        Self { clips, ..Self::new(config, map.schema(), map.tasks.clone()) }
+    }
+
+    pub fn with_fitted(self, fitted: Option<FittedState>) -> Self {
+        Self { fitted, ..self }
+    }
 }
 
 #[cfg(test)]

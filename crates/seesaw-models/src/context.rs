@@ -3,10 +3,8 @@
 //! tower shape, regression head), the clip shape when the dataset has clips, and the model's
 //! fitted state.
 
-use seesaw_data::feature_map::{FeatureMap, FeatureSchema, TaskInfo};
+use seesaw_data::feature_map::{FeatureSchema, TaskInfo};
 use serde::{Deserialize, Serialize};
-
-use crate::config::{ModelConfig, RegressionHead};
 
 /// What a model learns from the training split before its first step and needs again at serving
 /// time (FRAME's user–clip graphs, a normaliser of its own). Built by the architecture's `fit`,
@@ -39,30 +37,12 @@ pub struct ModelContext {
     pub fitted: Option<FittedState>,
 }
 
-impl ModelContext {
-    pub fn new(config: &ModelConfig, schema: FeatureSchema, tasks: Vec<TaskInfo>) -> Self {
-        Self {
-            schema,
-            tasks,
-            embedding_dim: config.embedding_dim,
-            tower_hidden: config.tower_hidden.clone(),
-            regression_head: config.regression_head,
-            clips: None,
-            fitted: None,
-        }
-    }
-
-    /// The context of a dataset: its schema, tasks and clip shape.
-    pub fn from_feature_map(config: &ModelConfig, map: &FeatureMap) -> Self {
-        let clips = map
-            .spec
-            .labels
-            .clips
-            .map(|n_clips| ClipShape { n_clips, feature_dim: map.clip_feature_dim.unwrap_or(0) });
-        Self { clips, ..Self::new(config, map.schema(), map.tasks.clone()) }
-    }
-
-    pub fn with_fitted(self, fitted: Option<FittedState>) -> Self {
-        Self { fitted, ..self }
-    }
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionHead {
+    /// Squash into (0, 1): right for watch ratios capped at 1.
+    #[default]
+    Sigmoid,
+    /// Raw tower output: for targets outside (0, 1).
+    Identity,
 }

@@ -6,8 +6,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 use seesaw_data::feature_map::TaskKind;
 
-use crate::config::RegressionHead;
-use crate::context::ModelContext;
+use crate::context::{ModelContext, RegressionHead};
 use crate::outputs::{OutputKind, TaskOutput};
 
 #[derive(Debug, Clone)]
