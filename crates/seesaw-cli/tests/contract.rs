@@ -59,3 +59,28 @@ fn a_model_with_fitted_state_an_auxiliary_loss_and_an_extra_score_goes_through_t
     assert_eq!(compared, 600);
     server.terminate();
 }
+
+#[test]
+fn a_fusion_naming_an_unknown_score_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = r#"["click", "like"]"#;
+    let probe = r#"{ kind = "contract_probe", hidden = [8] }"#;
+    let config = small_run_config(dir.path(), "typo", tasks, 0, probe, 1);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[fusion]\nweights = { click = 1.0, probz = 1.0 }\n");
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("typo");
+    let output = common::seesaw()
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("[fusion]") && stderr.contains("probz"), "{stderr}");
+    // The model's own extra score is offered, and nothing was trained.
+    assert!(stderr.contains("probe"), "{stderr}");
+    assert!(!out.join("metrics.jsonl").exists(), "refused before the first epoch");
+}

@@ -1,9 +1,11 @@
 //! The model contract. Every model, from logistic regression to FRAME, is one file with:
 //!
 //! - a config (`XxxConfig`: serde, `validate`, `init`) that implements [`ArchitectureConfig`],
-//!   and optionally `fit`, which learns state from the training batches before the first step;
+//!   optionally `fit`, which learns state from the training batches before the first step, and
+//!   `extra_scores`, the named scores the model adds (known from the config, so that a fusion
+//!   can be checked before any training);
 //! - a burn `Module` that implements [`TaskModel`]: `forward` from a [`ModelInput`] to
-//!   [`ModelOutputs`], and optionally `loss` (auxiliary terms) and `extra_scores`.
+//!   [`ModelOutputs`], and optionally `loss` (auxiliary terms).
 //!
 //! plus one line in the registry (`crate::registry`). The trainer, evaluator, compare report and
 //! server only ever see `MultiTaskModel`, so they never branch on the model kind.
@@ -42,6 +44,12 @@ pub trait ArchitectureConfig: Debug + Clone + PartialEq + Serialize + Deserializ
 
     /// A freshly initialised model; `context.fitted` holds what `fit` returned.
     fn init(&self, context: &ModelContext, device: &Device) -> Result<Self::Model>;
+
+    /// The named extra scores the model's `forward` returns in `ModelOutputs::extras`, in that
+    /// order.
+    fn extra_scores(&self) -> Vec<ExtraScore> {
+        Vec::new()
+    }
 }
 
 /// What a built model does.
@@ -52,10 +60,5 @@ pub trait TaskModel {
     /// masked per-task losses and no auxiliary term.
     fn loss(&self, outputs: &ModelOutputs, targets: &ModelTargets) -> LossTerms {
         LossTerms::per_task(outputs, targets)
-    }
-
-    /// The named extra scores `forward` returns in `ModelOutputs::extras`, in that order.
-    fn extra_scores(&self) -> Vec<ExtraScore> {
-        Vec::new()
     }
 }

@@ -39,8 +39,7 @@ impl MultiTaskModel {
         if context.tasks.is_empty() {
             return invalid("a model needs at least one task");
         }
-        let network = config.architecture.init(context, device)?;
-        let extra_scores = network.extra_scores();
+        let extra_scores = config.architecture.extra_scores();
         for (i, extra) in extra_scores.iter().enumerate() {
             if context.tasks.iter().any(|t| t.name == extra.name)
                 || extra_scores[..i].iter().any(|e| e.name == extra.name)
@@ -52,6 +51,7 @@ impl MultiTaskModel {
                 ));
             }
         }
+        let network = config.architecture.init(context, device)?;
         Ok(Self {
             network,
             tasks: context.tasks.clone(),

@@ -2,9 +2,8 @@
 //! here (`Variant = "kind" => its config type`). The macro builds from this list:
 //!
 //! - `Architecture`, the serde enum tagged by `kind` (`architecture = { kind = "mmoe", ... }`),
-//!   with `name`, `validate`, `fit` and `init`;
-//! - `Network`, the burn module enum of the built models, with `forward`, `loss` and
-//!   `extra_scores`.
+//!   with `name`, `validate`, `fit`, `extra_scores` and `init`;
+//! - `Network`, the burn module enum of the built models, with `forward` and `loss`.
 //!
 //! so nothing else in the workspace names a model kind.
 
@@ -65,6 +64,10 @@ macro_rules! registry {
                 match self { $( $(#[$attr])* Self::$variant(c) => c.fit(context, train), )* }
             }
 
+            pub fn extra_scores(&self) -> Vec<ExtraScore> {
+                match self { $( $(#[$attr])* Self::$variant(c) => c.extra_scores(), )* }
+            }
+
             pub fn init(&self, context: &ModelContext, device: &Device) -> Result<Network> {
                 match self {
                     $( $(#[$attr])* Self::$variant(c) => Ok(Network::$variant(c.init(context, device)?)), )*
@@ -81,9 +84,6 @@ macro_rules! registry {
                 match self { $( $(#[$attr])* Self::$variant(m) => m.loss(outputs, targets), )* }
             }
 
-            pub fn extra_scores(&self) -> Vec<ExtraScore> {
-                match self { $( $(#[$attr])* Self::$variant(m) => m.extra_scores(), )* }
-            }
         }
     };
 }

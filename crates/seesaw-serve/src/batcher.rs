@@ -2,9 +2,9 @@
 //! worker takes what is queued (up to `max_batch_rows`), waits at most `max_wait` for more,
 //! scores the lot and answers each request with its own rows. Small requests share a model call;
 //! a request of `MIN_ROWS_PER_CALL` rows or more gets its own. Each request hands the model its
-//! row groups (runs of candidates that share the user and the context), so the model computes the
-//! user and context part of its first layers once per group (`ModelInput::row_groups`). When the queue is full a request is refused at once (503) instead
-//! of waiting without bound.
+//! row groups (runs of candidates that share the user and the context), so the model computes
+//! the user and context part of its first layers once per group (`ModelInput::row_groups`).
+//! When the queue is full a request is refused at once (503) instead of waiting without bound.
 //!
 //! A job carries the model it was encoded with, and jobs are only batched with jobs of the same
 //! model: a reload never mixes encodings, and a request that started on the old model finishes

@@ -64,7 +64,12 @@ pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<T
     let run_data = prepare_run_data(&mut config, out)?;
     spinner.finish_and_clear();
     let data = &run_data.data;
-    config.model.validate()?;
+    if let Some(fusion) = &config.fusion {
+        // Refused now rather than after training, or when `seesaw serve` first loads the model.
+        fusion
+            .resolve_with(&data.feature_map.tasks, &config.model.architecture.extra_scores())
+            .map_err(|m| anyhow::anyhow!("[fusion]: {m}"))?;
+    }
     let tasks: Vec<String> = data.feature_map.tasks.iter().map(|t| t.name.clone()).collect();
     eprintln!(
         "training {} on {} rows ({} train, {} valid, {} test), tasks {}",
@@ -77,12 +82,6 @@ pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<T
     );
     let mut observer = TrainProgress::new(tasks, true);
     let outcome = train(&config.train, &config.model, data, Some(out), resume, &mut observer)?;
-    if let Some(fusion) = &config.fusion {
-        // Refused before the model is written rather than when `seesaw serve` first loads it.
-        fusion
-            .resolve_with(&data.feature_map.tasks, &outcome.model.extra_scores)
-            .map_err(|m| anyhow::anyhow!("[fusion]: {m}"))?;
-    }
     let part = evaluation_part(data);
     let rows = data.split.part(part);
     let evaluation = evaluate(

@@ -72,6 +72,10 @@ impl ArchitectureConfig for ContractProbeConfig {
         Ok(Some(FittedState(serde_json::to_value(state).expect("the probe state serialises"))))
     }
 
+    fn extra_scores(&self) -> Vec<ExtraScore> {
+        vec![ExtraScore { name: "probe".into(), kind: OutputKind::Probability }]
+    }
+
     fn init(&self, context: &ModelContext, device: &Device) -> Result<ContractProbe> {
         let Some(fitted) = &context.fitted else {
             return invalid("contract_probe: built without its fitted state");
@@ -129,9 +133,5 @@ impl TaskModel for ContractProbe {
             Some(bce) => terms.with_auxiliary("probe_bce", bce.mul_scalar(self.aux_weight)),
             None => terms,
         }
-    }
-
-    fn extra_scores(&self) -> Vec<ExtraScore> {
-        vec![ExtraScore { name: "probe".into(), kind: OutputKind::Probability }]
     }
 }
