@@ -45,6 +45,12 @@ pub trait ArchitectureConfig: Debug + Clone + PartialEq + Serialize + Deserializ
     /// A freshly initialised model; `context.fitted` holds what `fit` returned.
     fn init(&self, context: &ModelContext, device: &Device) -> Result<Self::Model>;
 
+    /// How reports and compare name this architecture: its kind, unless it wraps another
+    /// (`dlen-mmoe`).
+    fn label(&self, kind: &str) -> String {
+        kind.to_string()
+    }
+
     /// The named extra scores the model's `forward` returns in `ModelOutputs::extras`, in that
     /// order.
     fn extra_scores(&self) -> Vec<ExtraScore> {
@@ -60,5 +66,12 @@ pub trait TaskModel {
     /// masked per-task losses and no auxiliary term.
     fn loss(&self, outputs: &ModelOutputs, targets: &ModelTargets) -> LossTerms {
         LossTerms::per_task(outputs, targets)
+    }
+
+    /// The width of the shared representation h that `forward` returns in
+    /// `ModelOutputs::shared` when asked; `None` for models without one (logistic regression,
+    /// single-task). Models built on top of another (DLEN) size their own layers from it.
+    fn shared_dim(&self) -> Option<usize> {
+        None
     }
 }

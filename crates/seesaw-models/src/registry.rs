@@ -52,6 +52,12 @@ macro_rules! registry {
                 match self { $( $(#[$attr])* Self::$variant(_) => $kind, )* }
             }
 
+            /// How reports and compare name it: the kind, or e.g. `dlen-mmoe` for a model on
+            /// top of another.
+            pub fn label(&self) -> String {
+                match self { $( $(#[$attr])* Self::$variant(c) => c.label($kind), )* }
+            }
+
             pub fn validate(&self) -> Result<()> {
                 match self { $( $(#[$attr])* Self::$variant(c) => c.validate(), )* }
             }
@@ -82,6 +88,10 @@ macro_rules! registry {
 
             pub fn loss(&self, outputs: &ModelOutputs, targets: &ModelTargets) -> LossTerms {
                 match self { $( $(#[$attr])* Self::$variant(m) => m.loss(outputs, targets), )* }
+            }
+
+            pub fn shared_dim(&self) -> Option<usize> {
+                match self { $( $(#[$attr])* Self::$variant(m) => m.shared_dim(), )* }
             }
 
         }

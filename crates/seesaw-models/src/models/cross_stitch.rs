@@ -88,7 +88,14 @@ impl TaskModel for CrossStitch {
                 .collect();
             xs = unit.forward(hs);
         }
+        // The shared representation: the stitched columns side by side, the last place where
+        // every task's column sees the others.
+        let shared = input.want_shared.then(|| Tensor::cat(xs.clone(), 1));
         let raw = xs.into_iter().zip(&self.columns).map(|(x, c)| c.tower.forward(x)).collect();
-        ModelOutputs::of_tasks(self.heads.apply(raw))
+        ModelOutputs { shared, ..ModelOutputs::of_tasks(self.heads.apply(raw)) }
+    }
+
+    fn shared_dim(&self) -> Option<usize> {
+        Some(self.columns.iter().map(|c| c.mlp.output_dim()).sum())
     }
 }

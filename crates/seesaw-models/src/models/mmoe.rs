@@ -105,4 +105,8 @@ impl TaskModel for Mmoe {
             gates,
         }
     }
+
+    fn shared_dim(&self) -> Option<usize> {
+        Some(self.experts.n_experts * self.experts.output_dim())
+    }
 }

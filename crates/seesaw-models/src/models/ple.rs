@@ -155,6 +155,12 @@ impl TaskModel for Ple {
             gates,
         }
     }
+
+    /// The last level's shared experts side by side; none without shared experts.
+    fn shared_dim(&self) -> Option<usize> {
+        let bank = self.levels.last()?.shared_experts.as_ref()?;
+        Some(bank.n_experts * bank.output_dim())
+    }
 }
 
 impl Ple {

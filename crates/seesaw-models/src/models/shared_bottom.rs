@@ -57,4 +57,8 @@ impl TaskModel for SharedBottom {
             ..ModelOutputs::of_tasks(self.heads.apply(raw))
         }
     }
+
+    fn shared_dim(&self) -> Option<usize> {
+        Some(self.bottom.output_dim())
+    }
 }
