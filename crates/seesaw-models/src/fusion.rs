@@ -72,6 +72,27 @@ impl FusionConfig {
         }
     }
 
+    /// `default_for` the tasks, plus weight 1 for each extra score that is a supervised latent
+    /// probability (DLEN's emotion): a model that learns such a score ranks by it by default.
+    pub fn default_for_scores(tasks: &[TaskInfo], extras: &[ExtraScore]) -> Self {
+        let mut config = Self::default_for(tasks);
+        for extra in extras {
+            if extra.supervision.is_some() && extra.kind.is_probability() {
+                config.weights.insert(extra.name.clone(), 1.0);
+            }
+        }
+        config
+    }
+
+    /// The same fusion without the named score (in neither the weights nor the demotion); `None`
+    /// when no weight would remain.
+    pub fn without(&self, name: &str) -> Option<Self> {
+        let mut config = self.clone();
+        config.weights.remove(name);
+        config.demote.remove(name);
+        (!config.weights.is_empty()).then_some(config)
+    }
+
     /// Checks the config against a model's tasks and turns names into task indices.
     pub fn resolve(&self, tasks: &[TaskInfo]) -> Result<Fusion, String> {
         self.resolve_with(tasks, &[])
@@ -257,7 +278,7 @@ mod tests {
     #[test]
     fn extra_scores_can_be_weighed_and_demote() {
         use crate::outputs::OutputKind;
-        let extras = [ExtraScore { name: "emotion".into(), kind: OutputKind::Probability }];
+        let extras = [ExtraScore::new("emotion", OutputKind::Probability)];
         let config = FusionConfig {
             method: FusionMethod::WeightedProduct,
             weights: [("is_click".into(), 1.0), ("emotion".into(), 2.0)].into(),
@@ -267,7 +288,7 @@ mod tests {
         let fusion = config.resolve_with(&tasks(), &extras).unwrap();
         let score = fusion.score(&[0.5, 0.3, 0.2, 0.8, 0.9]);
         assert!((score - 0.5 * 0.81 * 0.8).abs() < 1e-6, "{score}");
-        let value = [ExtraScore { name: "minutes".into(), kind: OutputKind::Value }];
+        let value = [ExtraScore::new("minutes", OutputKind::Value)];
         let demote_by_value = FusionConfig {
             weights: [("is_click".into(), 1.0)].into(),
             demote: [("minutes".into(), 1.0)].into(),

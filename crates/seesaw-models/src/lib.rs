@@ -16,6 +16,7 @@ pub mod error;
 pub mod fusion;
 pub mod heads;
 pub mod input;
+pub mod label_rules;
 pub mod loss;
 pub mod model;
 pub mod model_dir;

@@ -5,6 +5,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
+use crate::label_rules::ConfidenceRules;
+
 /// What a task's (or an extra score's) tensor holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,10 +46,20 @@ impl TaskOutput {
 
 /// A named score a model adds beside its tasks, declared by the model before any forward pass so
 /// that fusion configs and the server can be checked against it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtraScore {
     pub name: String,
     pub kind: OutputKind,
+    /// For a latent score supervised on the rows whose labels are sure of it (DLEN's emotion):
+    /// those rules, so that evaluation scores it on the same rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervision: Option<ConfidenceRules>,
+}
+
+impl ExtraScore {
+    pub fn new(name: impl Into<String>, kind: OutputKind) -> Self {
+        Self { name: name.into(), kind, supervision: None }
+    }
 }
 
 /// One gate's mixing weights, for diagnostics (which experts each task uses).

@@ -106,6 +106,7 @@ registry! {
     Mmoe = "mmoe" => MmoeConfig,
     Cgc = "cgc" => CgcConfig,
     Ple = "ple" => PleConfig,
+    Dlen = "dlen" => DlenConfig,
     // A model that exercises every part of the contract (tests only).
     #[cfg(feature = "contract-probe")]
     ContractProbe = "contract_probe" => crate::models::contract_probe::ContractProbeConfig,

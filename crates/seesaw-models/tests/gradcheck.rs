@@ -230,6 +230,55 @@ fn padding_row_gets_no_gradient_and_pooling_is_a_masked_mean() {
     assert_eq!(&g[0..2], &[0.0, 0.0], "padding row must not be trained");
 }
 
+/// DLEN's new parts — the emotion tower, the gaps, the two-head mixture and the supervision of
+/// e on confident rows — through the whole model (a small shared-bottom base), under its full
+/// loss: the marginal losses of a positive binary, a negative binary and a regression task plus
+/// the emotion term.
+#[test]
+fn dlen_gradients_match_finite_differences() {
+    use seesaw_data::feature_map::{TaskInfo, TaskKind};
+    use seesaw_models::models::{DlenConfig, SharedBottomConfig};
+    use seesaw_models::{
+        Architecture, ArchitectureConfig, ModelConfig, ModelContext, ModelTargets, TaskModel,
+    };
+
+    let config = DlenConfig {
+        base: Box::new(Architecture::SharedBottom(SharedBottomConfig { hidden: vec![3] })),
+        gamma: 0.7,
+        tie_heads: false,
+        emotion_hidden: Some(vec![2]),
+        positive_when: Some(vec!["click".parse().unwrap()]),
+        negative_when: Some(vec!["hate".parse().unwrap(), "watch_ratio < 0.4".parse().unwrap()]),
+    };
+    let model_config = ModelConfig {
+        architecture: Architecture::Dlen(config.clone()),
+        embedding_dim: 2,
+        tower_hidden: vec![2],
+        ..ModelConfig::default()
+    };
+    let tasks = vec![
+        TaskInfo::new("click", TaskKind::Binary),
+        TaskInfo::new("hate", TaskKind::Binary),
+        TaskInfo::new("watch_ratio", TaskKind::Regression),
+    ];
+    let context = ModelContext::new(&model_config, common::tiny_schema(), tasks);
+    let model = config.init(&context, &device()).unwrap();
+    let mut batch = random_batch(&common::tiny_schema(), 12, 50);
+    let hate: Vec<f32> = (0..12).map(|i| f32::from(i % 4 == 1)).collect();
+    batch.labels = [batch.label(0).to_vec(), hate, batch.label(1).to_vec()].concat();
+    batch.masks = vec![1.0; 3 * 12];
+    batch.n_tasks = 3;
+    let input = ModelInput::from_batch(&batch, &device());
+    let targets = ModelTargets::from_batch(&batch, &device());
+    let n = check(model, |m| {
+        let terms = m.loss(&m.forward(&input), &targets);
+        assert_eq!(terms.auxiliary.len(), 1);
+        let tasks = terms.tasks.into_iter().flatten().reduce(|a, b| a + b).unwrap();
+        tasks + terms.auxiliary[0].1.clone()
+    });
+    assert!(n > 100, "{n}");
+}
+
 /// The harness itself can fail: a forward pass that hides part of its dependence on a parameter
 /// from autodiff (a detached term) must be caught.
 #[test]

@@ -60,8 +60,10 @@ impl LoadedModel {
         }
         let tables = EncodedSideTables::load(&map)
             .map_err(|cause| ServeError::SideTables { dir: dir.clone(), cause })?;
-        let fusion_config =
-            manifest.fusion.clone().unwrap_or_else(|| FusionConfig::default_for(&map.tasks));
+        let fusion_config = manifest
+            .fusion
+            .clone()
+            .unwrap_or_else(|| FusionConfig::default_for_scores(&map.tasks, &model.extra_scores));
         let fusion = fusion_config
             .resolve_with(&map.tasks, &model.extra_scores)
             .map_err(|message| ServeError::Config { dir: dir.clone(), message })?;

@@ -73,7 +73,7 @@ impl ArchitectureConfig for ContractProbeConfig {
     }
 
     fn extra_scores(&self) -> Vec<ExtraScore> {
-        vec![ExtraScore { name: "probe".into(), kind: OutputKind::Probability }]
+        vec![ExtraScore::new("probe", OutputKind::Probability)]
     }
 
     fn init(&self, context: &ModelContext, device: &Device) -> Result<ContractProbe> {
