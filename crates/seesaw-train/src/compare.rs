@@ -17,7 +17,8 @@ use seesaw_metrics::{
 use seesaw_models::models::SingleTaskConfig;
 use seesaw_models::{Architecture, ModelConfig};
 
-use crate::error::Result;
+use crate::emotion::{Demotion, EmotionMetrics, demotion, emotion_metrics};
+use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, metrics, predict};
 use crate::history::EpochRecord;
 use crate::run_config::RunConfig;
@@ -36,6 +37,12 @@ pub struct RunResult {
     pub num_params: usize,
     /// Gate name → mean weight per expert over the evaluated rows (gated models only).
     pub gate_utilisation: BTreeMap<String, Vec<f64>>,
+    /// A model with a latent emotion score (DLEN): its AUCs (see `emotion.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emotion: Option<EmotionMetrics>,
+    /// With a `hate` task: the top of the fused ranking, with and without the emotion score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demotion: Option<Demotion>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,12 +111,20 @@ pub fn compare(
         architectures
             .insert(0, Architecture::SingleTask(SingleTaskConfig { hidden: vec![128, 64] }));
     }
+    for (i, a) in architectures.iter().enumerate() {
+        if architectures[..i].iter().any(|b| b.label() == a.label()) {
+            return Err(TrainError::Config(format!(
+                "[compare] lists two architectures named `{}`: their results would be merged",
+                a.label()
+            )));
+        }
+    }
     let total = architectures.len() * config.compare.seeds.len();
     let device = Device::flex();
     let mut runs = Vec::new();
     for architecture in &architectures {
         for &seed in &config.compare.seeds {
-            observer.on_run_start(architecture.name(), seed, runs.len(), total);
+            observer.on_run_start(&architecture.label(), seed, runs.len(), total);
             let model_config =
                 ModelConfig { architecture: architecture.clone(), ..config.model.clone() };
             let mut train_config = config.train.clone();
@@ -121,8 +136,11 @@ pub fn compare(
             let rows = data.split.part(part);
             let batches = || rows.chunks(config.train.eval_batch_size).map(|r| data.batch(r));
             let predictions = predict(&outcome.model, &tasks, batches(), &device);
+            let extras = &outcome.model.extra_scores;
             let result = RunResult {
-                architecture: architecture.name().to_owned(),
+                emotion: emotion_metrics(&tasks, extras, &predictions)?,
+                demotion: demotion(&tasks, extras, config.fusion.as_ref(), &predictions)?,
+                architecture: architecture.label(),
                 seed,
                 evaluation: metrics(&tasks, &predictions)?,
                 history: outcome.history,
@@ -157,7 +175,7 @@ fn summarise(
     let metric_names = ["auc", "gauc", "logloss", "accuracy", "mse", "rmse", "mae"];
     let mut summaries = Vec::new();
     for architecture in architectures {
-        let name = architecture.name();
+        let name = architecture.label();
         let mine: Vec<&RunResult> = runs.iter().filter(|r| r.architecture == name).collect();
         let mut by_task = BTreeMap::new();
         for task in tasks {
@@ -174,7 +192,7 @@ fn summarise(
             by_task.insert(task.name.clone(), by_metric);
         }
         summaries.push(ArchitectureSummary {
-            architecture: name.to_owned(),
+            architecture: name,
             metrics: by_task,
             gains: None,
             significant_seesaw_pairs: Vec::new(),
@@ -270,6 +288,8 @@ mod tests {
             train_seconds: 1.0,
             num_params: 1,
             gate_utilisation: BTreeMap::new(),
+            emotion: None,
+            demotion: None,
         }
     }
 

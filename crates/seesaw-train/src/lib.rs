@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod compare;
 pub mod config;
+pub mod emotion;
 pub mod error;
 pub mod evaluate;
 pub mod history;

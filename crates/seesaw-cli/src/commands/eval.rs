@@ -18,6 +18,7 @@ use burn::tensor::Device;
 use seesaw_data::feature_map::TaskInfo;
 use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
 use seesaw_models::model_dir::{self, Manifest};
+use seesaw_train::emotion::{Demotion, EmotionMetrics, demotion, emotion_metrics};
 use seesaw_train::evaluate::{Predictions, TaskMetrics, metrics, predict};
 
 use super::dataset_args::write_json;
@@ -48,6 +49,13 @@ pub struct EvalArgs {
 struct EvalReport {
     rows: usize,
     tasks: std::collections::BTreeMap<String, TaskMetrics>,
+    /// A model with a latent emotion score (DLEN): its AUCs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emotion: Option<EmotionMetrics>,
+    /// A model with a `hate` task: what the top of its ranking holds (with and without the
+    /// emotion score in the fusion, when it has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    demotion: Option<Demotion>,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -85,13 +93,25 @@ pub fn run(args: EvalArgs) -> Result<()> {
         write_predictions(path, &map.tasks, &predictions, stream.row_keys())
             .context("writing the predictions")?;
     }
-    let report = EvalReport { rows: evaluation.rows, tasks: evaluation.tasks };
+    let extras = &model.extra_scores;
+    let report = EvalReport {
+        rows: evaluation.rows,
+        tasks: evaluation.tasks,
+        emotion: emotion_metrics(&map.tasks, extras, &predictions)?,
+        demotion: demotion(&map.tasks, extras, manifest.fusion.as_ref(), &predictions)?,
+    };
     if args.json {
         return write_json(&report);
     }
     println!("{} rows scored", report.rows);
     for (task, m) in &report.tasks {
         println!("  {task:<12} {}", serde_json::to_string(m)?);
+    }
+    if let Some(emotion) = &report.emotion {
+        println!("  emotion      {}", serde_json::to_string(emotion)?);
+    }
+    if let Some(demotion) = &report.demotion {
+        println!("  demotion     {}", serde_json::to_string(demotion)?);
     }
     if let Some(path) = &args.predictions {
         println!("predictions written to {}", path.display());
