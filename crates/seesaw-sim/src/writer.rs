@@ -37,7 +37,9 @@ pub const LOG_HEADER: [&str; 19] = [
     "tab",
 ];
 
-pub const TRUTH_HEADER: [&str; 13] = [
+/// The truth file: the true probabilities of every label given (user, video, context), then the
+/// impression's drawn emotion state and whether the video is objectionable (for DLEN's checks).
+pub const TRUTH_HEADER: [&str; 15] = [
     "user_id",
     "video_id",
     "time_ms",
@@ -51,6 +53,8 @@ pub const TRUTH_HEADER: [&str; 13] = [
     "p_skip",
     "p_complete",
     "p_emotion",
+    "emotion",
+    "objectionable",
 ];
 
 pub const LOG_FILE: &str = "log_standard_sim.csv";
@@ -109,6 +113,8 @@ struct TruthRow {
     p_skip: f32,
     p_complete: f32,
     p_emotion: f32,
+    emotion: u8,
+    objectionable: u8,
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> SimError {
@@ -212,6 +218,7 @@ pub fn write_kuairand_with_progress(
     let mut log = AtomicCsv::create(out_dir, LOG_FILE, &LOG_HEADER)?;
     let mut truth = AtomicCsv::create(out_dir, TRUTH_FILE, &TRUTH_HEADER)?;
     let mut extras = platform.extras_rng();
+    let objectionable = &platform.world().videos.objectionable;
     let mut written = 0u64;
     for i in platform.impressions() {
         // Cosmetic columns: profile visits follow follows, comment stay time follows comments.
@@ -256,6 +263,8 @@ pub fn write_kuairand_with_progress(
             p_skip: t.skip,
             p_complete: t.complete,
             p_emotion: t.emotion,
+            emotion: i.emotion as u8,
+            objectionable: objectionable[i.video as usize] as u8,
         })?;
         written += 1;
         if written.is_multiple_of(65_536) {
@@ -345,7 +354,7 @@ mod tests {
         let truth = lines(&files.truth);
         assert_eq!(
             truth[0],
-            "user_id,video_id,time_ms,p_click,p_like,p_follow,p_comment,p_forward,p_hate,p_long_view,p_skip,p_complete,p_emotion"
+            "user_id,video_id,time_ms,p_click,p_like,p_follow,p_comment,p_forward,p_hate,p_long_view,p_skip,p_complete,p_emotion,emotion,objectionable"
         );
         assert_eq!(truth.len(), log.len());
         for (l, t) in log.iter().zip(&truth).skip(1) {
