@@ -96,6 +96,7 @@ registry! {
     Mmoe = "mmoe" => MmoeConfig,
     Cgc = "cgc" => CgcConfig,
     Ple = "ple" => PleConfig,
+    Frame = "frame" => FrameConfig,
     // A model that exercises every part of the contract (tests only).
     #[cfg(feature = "contract-probe")]
     ContractProbe = "contract_probe" => crate::models::contract_probe::ContractProbeConfig,

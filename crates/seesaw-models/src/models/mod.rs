@@ -4,6 +4,7 @@
 #[cfg(feature = "contract-probe")]
 pub mod contract_probe;
 pub mod cross_stitch;
+pub mod frame;
 pub mod logistic;
 pub mod mmoe;
 pub mod ple;
@@ -11,6 +12,7 @@ pub mod shared_bottom;
 pub mod single_task;
 
 pub use cross_stitch::{CrossStitch, CrossStitchConfig};
+pub use frame::{Frame, FrameConfig};
 pub use logistic::{Logistic, LogisticConfig};
 pub use mmoe::{Mmoe, MmoeConfig};
 pub use ple::{CgcConfig, Ple, PleConfig};
