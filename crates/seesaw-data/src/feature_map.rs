@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 pub use crate::labels::Polarity;
-use crate::labels::{FittedSkip, SKIP_TASK, WATCH_RATIO_TASK};
+use crate::labels::{FittedSkip, SKIP_TASK, WATCH_RATIO_TASK, WATCH_THROUGH_TASK};
 use crate::numeric::FittedNumeric;
 use crate::raw_feature::{RawFeature, RawValues};
 use crate::spec::{DatasetSpec, FeatureKind, NumericTransform};
@@ -258,6 +258,14 @@ pub fn resolve_tasks(spec: &DatasetSpec) -> Result<Vec<TaskInfo>> {
         available.push(TaskInfo::new(WATCH_RATIO_TASK, TaskKind::Regression));
         available.push(TaskInfo::new(SKIP_TASK, TaskKind::Binary));
     }
+    // Derivable on request only: naming it in `labels.tasks` adds it, the default list stays.
+    let on_request: Vec<TaskInfo> = if spec.has_watch_ratio() {
+        vec![TaskInfo::new(WATCH_THROUGH_TASK, TaskKind::Binary)]
+    } else {
+        Vec::new()
+    };
+    let n_default = available.len();
+    available.extend(on_request);
     for (name, &polarity) in &spec.labels.polarity {
         match available.iter_mut().find(|t| &t.name == name) {
             Some(task) => task.polarity = polarity,
@@ -270,7 +278,7 @@ pub fn resolve_tasks(spec: &DatasetSpec) -> Result<Vec<TaskInfo>> {
         }
     }
     let tasks: Vec<TaskInfo> = match &spec.labels.tasks {
-        None => available,
+        None => available[..n_default].to_vec(),
         Some(names) => names
             .iter()
             .map(|name| {

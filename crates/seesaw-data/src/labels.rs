@@ -12,6 +12,9 @@ use crate::error::{DataError, Result};
 
 pub const WATCH_RATIO_TASK: &str = "watch_ratio";
 pub const SKIP_TASK: &str = "skip";
+/// A full watch: watch ratio ≥ 1 (FRAME's video label). Derived only when named in
+/// `labels.tasks`, so the default task list of a log is unchanged.
+pub const WATCH_THROUGH_TASK: &str = "watch_through";
 
 /// A behaviour flag cell that was empty: neither 0 nor 1.
 pub const FLAG_MISSING: u8 = 2;
@@ -245,11 +248,14 @@ enum LabelSource<'a> {
     WatchRatio { cap: f32 },
     /// The fitted skip rule applied to the watch ratio.
     Skip(&'a FittedSkip),
+    /// Watch ratio ≥ 1.
+    WatchThrough,
 }
 
 /// The label rules, in one place for prepared and streamed data. A task takes the log's flag of
 /// its name; else `watch_ratio` is the watch ratio capped at the regression cap, and `skip` the
-/// fitted skip rule applied to it; a row without a watch ratio has neither.
+/// fitted skip rule applied to it, and `watch_through` whether it is at least 1; a row without a
+/// watch ratio has none of them.
 #[derive(Debug, Clone)]
 pub struct LabelDeriver<'a> {
     sources: Vec<LabelSource<'a>>,
@@ -271,6 +277,8 @@ impl<'a> LabelDeriver<'a> {
             } else if task == SKIP_TASK {
                 let skip = skip.expect("the skip rule is fitted whenever skip is a task");
                 Ok(LabelSource::Skip(skip))
+            } else if task == WATCH_THROUGH_TASK {
+                Ok(LabelSource::WatchThrough)
             } else {
                 Err(DataError::spec(format!("no flag column gives task '{task}'")))
             }
@@ -295,6 +303,9 @@ impl<'a> LabelDeriver<'a> {
                 let skipped = skip.is_skip(ratio, row.duration_seconds, row.user);
                 (f32::from(u8::from(skipped)), true)
             }),
+            LabelSource::WatchThrough => row
+                .watch_ratio
+                .map_or((0.0, false), |ratio| (f32::from(u8::from(ratio >= 1.0)), true)),
         }
     }
 }
@@ -388,14 +399,19 @@ mod tests {
     fn a_flag_of_the_tasks_name_comes_first_then_watch_ratio_and_skip() {
         let skip = FittedSkip::Fixed { threshold: 0.5 };
         let flags = [("like", &[1u8, 0, FLAG_MISSING][..])];
-        let tasks = ["watch_ratio", "like", "skip"];
+        let tasks = ["watch_ratio", "like", "skip", "watch_through"];
         let deriver = LabelDeriver::new(tasks, 1.0, Some(&skip), &flags).unwrap();
         assert!(deriver.is_regression(0) && !deriver.is_regression(1));
+        assert!(!deriver.is_regression(3));
         let row = |row, watch_ratio| LabelRow { row, watch_ratio, duration_seconds: 0.0, user: "" };
-        let labels = |r: LabelRow| (0..3).map(|k| deriver.label(k, &r)).collect::<Vec<_>>();
-        assert_eq!(labels(row(0, Some(1.7))), [(1.0, true), (1.0, true), (0.0, true)]);
-        assert_eq!(labels(row(1, Some(0.2))), [(0.2, true), (0.0, true), (1.0, true)]);
-        assert_eq!(labels(row(2, None)), [(0.0, false), (0.0, false), (0.0, false)]);
+        let labels = |r: LabelRow| (0..4).map(|k| deriver.label(k, &r)).collect::<Vec<_>>();
+        let (yes, no, none) = ((1.0, true), (0.0, true), (0.0, false));
+        assert_eq!(labels(row(0, Some(1.7))), [yes, yes, no, yes]);
+        assert_eq!(labels(row(1, Some(0.2))), [(0.2, true), no, yes, no]);
+        assert_eq!(labels(row(2, None)), [none, none, none, none]);
+        // Exactly 1 is a full watch; just under is not.
+        assert_eq!(deriver.label(3, &row(0, Some(1.0))), yes);
+        assert_eq!(deriver.label(3, &row(0, Some(0.999))), no);
         let unknown = LabelDeriver::new(["follow"], 1.0, None, &flags).unwrap_err();
         assert!(unknown.to_string().contains("no flag column gives task 'follow'"), "{unknown}");
     }

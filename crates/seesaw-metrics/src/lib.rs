@@ -9,6 +9,7 @@
 //! | [`ranking`]          | [`recall_at_k`], [`ndcg_at_k`] per user                     |
 //! | [`mtl_gain`]         | [`gain`], [`seesaw_pairs`], [`delta_m`], [`compare_to_single_task`] |
 //! | [`summary`]          | [`MeanSd`]: mean ± sample sd over seeds                     |
+//! | [`xauc`](mod@xauc)   | [`xauc`]: pairwise order of watch time/ratio, ties half     |
 //!
 //! Each module's documentation gives the exact formula and why it is defined that way.
 //!
@@ -35,6 +36,7 @@ pub mod ranking;
 pub mod regression;
 pub mod summary;
 pub mod user_average;
+pub mod xauc;
 
 pub use auc::{auc, auc_masked};
 pub use classification::{LOGLOSS_EPS, accuracy, accuracy_at, logloss};
@@ -49,6 +51,7 @@ pub use ranking::{ndcg_at_k, recall_at_k};
 pub use regression::{mae, mse, rmse};
 pub use summary::{MeanSd, mean_sd};
 pub use user_average::UserAverage;
+pub use xauc::xauc;
 
 #[cfg(test)]
 mod tests {

@@ -107,6 +107,7 @@ registry! {
     Cgc = "cgc" => CgcConfig,
     Ple = "ple" => PleConfig,
     Dlen = "dlen" => DlenConfig,
+    Frame = "frame" => FrameConfig,
     // A model that exercises every part of the contract (tests only).
     #[cfg(feature = "contract-probe")]
     ContractProbe = "contract_probe" => crate::models::contract_probe::ContractProbeConfig,

@@ -172,7 +172,18 @@ fn summarise(
     runs: &[RunResult],
     tasks: &[TaskInfo],
 ) -> Result<Vec<ArchitectureSummary>> {
-    let metric_names = ["auc", "gauc", "logloss", "accuracy", "mse", "rmse", "mae"];
+    let metric_names = [
+        "auc",
+        "gauc",
+        "logloss",
+        "accuracy",
+        "mse",
+        "rmse",
+        "mae",
+        "xauc",
+        "recall_at_3",
+        "ndcg_at_3",
+    ];
     let mut summaries = Vec::new();
     for architecture in architectures {
         let name = architecture.label();

@@ -1,6 +1,6 @@
 //! Predictions over a set of rows and the per-task metrics of seesaw-metrics: AUC, GAUC,
-//! logloss and accuracy for binary tasks; MSE, RMSE and MAE for regression. Each task is scored
-//! on the rows where its label exists.
+//! logloss, accuracy and per-user Recall@K/NDCG@K (K = 3, 5) for binary tasks; MSE, RMSE, MAE
+//! and XAUC for regression. Each task is scored on the rows where its label exists.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +35,19 @@ pub struct TaskMetrics {
     pub rmse: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mae: Option<f64>,
+    /// Pairwise order of predicted against true values (regression tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xauc: Option<f64>,
+    /// Per-user top-K metrics over the scored rows (binary tasks; users with a positive and at
+    /// least K rows, see `seesaw_metrics::ranking`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_at_3: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndcg_at_3: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_at_5: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndcg_at_5: Option<f64>,
 }
 
 impl TaskMetrics {
@@ -47,12 +60,27 @@ impl TaskMetrics {
             "mse" => self.mse,
             "rmse" => self.rmse,
             "mae" => self.mae,
+            "xauc" => self.xauc,
+            "recall_at_3" => self.recall_at_3,
+            "ndcg_at_3" => self.ndcg_at_3,
+            "recall_at_5" => self.recall_at_5,
+            "ndcg_at_5" => self.ndcg_at_5,
             _ => None,
         }
     }
 
     pub fn higher_is_better(metric: &str) -> bool {
-        matches!(metric, "auc" | "gauc" | "accuracy")
+        matches!(
+            metric,
+            "auc"
+                | "gauc"
+                | "accuracy"
+                | "xauc"
+                | "recall_at_3"
+                | "ndcg_at_3"
+                | "recall_at_5"
+                | "ndcg_at_5"
+        )
     }
 }
 
@@ -153,11 +181,16 @@ pub fn metrics(tasks: &[TaskInfo], predictions: &Predictions) -> Result<Evaluati
                 m.gauc = metrics::gauc(&users, &p, &y)?.value;
                 m.logloss = metrics::logloss(&p, &y)?;
                 m.accuracy = metrics::accuracy(&p, &y)?;
+                m.recall_at_3 = metrics::recall_at_k(&users, &p, &y, 3)?.value;
+                m.ndcg_at_3 = metrics::ndcg_at_k(&users, &p, &y, 3)?.value;
+                m.recall_at_5 = metrics::recall_at_k(&users, &p, &y, 5)?.value;
+                m.ndcg_at_5 = metrics::ndcg_at_k(&users, &p, &y, 5)?.value;
             }
             TaskKind::Regression => {
                 m.mse = metrics::mse(&p, &y)?;
                 m.rmse = metrics::rmse(&p, &y)?;
                 m.mae = metrics::mae(&p, &y)?;
+                m.xauc = metrics::xauc(&p, &y)?;
             }
         }
         evaluation.tasks.insert(task.name.clone(), m);

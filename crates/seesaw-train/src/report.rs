@@ -134,7 +134,8 @@ pub fn markdown(report: &ComparisonReport) -> String {
          A see-saw is a pair of tasks whose gains have opposite signs. Δm is the mean relative gain.\n"
     );
     out.push_str(&gains_table(report));
-    for metric in ["gauc", "logloss", "accuracy", "mse", "mae"] {
+    for metric in ["gauc", "logloss", "accuracy", "mse", "mae", "xauc", "recall_at_3", "ndcg_at_3"]
+    {
         let tasks: Vec<&str> = report
             .tasks
             .iter()

@@ -74,6 +74,7 @@ pub fn best_achievable_auc(
             "forward" => |t| t.forward,
             "hate" => |t| t.hate,
             "long_view" => |t| t.long_view,
+            "watch_through" => |t| t.complete,
             "skip" if skip_matches_truth => |t| t.skip,
             _ => continue,
         };

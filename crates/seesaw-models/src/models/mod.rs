@@ -5,6 +5,7 @@
 pub mod contract_probe;
 pub mod cross_stitch;
 pub mod dlen;
+pub mod frame;
 pub mod logistic;
 pub mod mmoe;
 pub mod ple;
@@ -13,6 +14,7 @@ pub mod single_task;
 
 pub use cross_stitch::{CrossStitch, CrossStitchConfig};
 pub use dlen::{Dlen, DlenConfig};
+pub use frame::{Frame, FrameConfig};
 pub use logistic::{Logistic, LogisticConfig};
 pub use mmoe::{Mmoe, MmoeConfig};
 pub use ple::{CgcConfig, Ple, PleConfig};

@@ -3,6 +3,8 @@
 //! deterministic random batches.
 #![allow(dead_code)]
 
+pub mod frame;
+
 use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{
     CategoricalSlot, DenseSlot, FeatureSchema, FeatureSource, MultiSlot, TaskInfo, TaskKind,

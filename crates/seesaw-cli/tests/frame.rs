@@ -1,0 +1,94 @@
+//! FRAME end to end on the simulator: `seesaw train` fits the user–clip graphs (saved as the
+//! model's fitted state) and logs the clip BCE and BPR terms, `seesaw eval --json` reports
+//! watch_through like any binary task (with Recall@K and NDCG@K) and XAUC for the watch ratio,
+//! `eval --predictions` has a column per clip score, and served scores equal eval's.
+
+mod common;
+
+use common::{Server, compare_served_with_eval, eval_predictions, log_rows, seesaw, train};
+
+fn frame_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("frame.toml");
+    std::fs::write(
+        &config,
+        r#"
+[simulator]
+n_users = 200
+n_videos = 100
+n_impressions = 8000
+n_clips = 4
+clip_feature_dim = 8
+
+[dataset]
+preset = "kuairand"
+[dataset.labels]
+tasks = ["watch_through", "click", "watch_ratio"]
+clips = 4
+[dataset.split]
+strategy = "temporal"
+valid_days = 1
+test_days = 1
+
+[model]
+embedding_dim = 4
+architecture = { kind = "frame", n_clips = 4, dim = 8, score_hidden = [16] }
+
+[train]
+epochs = 2
+batch_size = 256
+"#,
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn frame_trains_evaluates_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train(&frame_config(dir.path()), dir.path(), "frame");
+
+    let metrics = std::fs::read_to_string(model.join("metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let epoch: serde_json::Value = serde_json::from_str(line).unwrap();
+        for term in ["clip_bce", "bpr"] {
+            let v = epoch["auxiliary_loss"][term].as_f64().unwrap_or_else(|| panic!("{epoch}"));
+            assert!(v.is_finite() && v > 0.0, "{term}: {epoch}");
+        }
+    }
+    let fitted: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("fitted_state.json")).unwrap()).unwrap();
+    let edges = |g: &str| fitted[g]["users"].as_array().unwrap().len();
+    assert!(edges("positive") > 1000 && edges("negative") > 1000, "both graphs have edges");
+
+    let log = model.join("simulator/log_standard_sim.csv");
+    let output = seesaw()
+        .args(["eval", "--json", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let wt = &report["tasks"]["watch_through"];
+    for key in ["auc", "logloss", "recall_at_3", "ndcg_at_3"] {
+        let v = wt[key].as_f64().unwrap_or_else(|| panic!("no {key} in {wt}"));
+        assert!((0.0..=1.0).contains(&v) || key == "logloss", "{key} = {v}");
+    }
+    // (How well it learns is measured in docs/frame-results.md; this run is too small to say.)
+    let xauc = report["tasks"]["watch_ratio"]["xauc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&xauc), "{xauc}");
+
+    let (names, expected) = eval_predictions(&model, &log, &dir.path().join("predictions.csv"));
+    assert_eq!(
+        names,
+        ["watch_through", "click", "watch_ratio", "clip_0", "clip_1", "clip_2", "clip_3"]
+    );
+    let rows = log_rows(&model);
+    let server = Server::spawn(&model);
+    let (compared, worst) =
+        compare_served_with_eval(server.addr, &rows, &names, 3, &expected, 600, |_, _| {});
+    eprintln!("{compared} FRAME rows compared with seesaw eval; largest difference {worst:e}");
+    assert_eq!(compared, 600);
+    server.terminate();
+}
