@@ -474,8 +474,10 @@ impl ArchitectureConfig for FrameConfig {
             }
         }
         let score_pos = Tower::new(2 * dim, &self.score_hidden, device);
-        let score_neg = (self.use_negative_graph && self.alpha_n > 0.0)
-            .then(|| Tower::new(2 * dim, &self.score_hidden, device));
+        let score_neg: Vec<Tower> = (self.use_negative_graph && self.alpha_n > 0.0)
+            .then(|| Tower::new(2 * dim, &self.score_hidden, device))
+            .into_iter()
+            .collect();
         let video_task = self.n_video_task(context)?;
         let z_dim = dim * if self.use_negative_graph { 3 } else { 2 } + self.n_clips;
         let towers = (0..context.tasks.len())
@@ -484,7 +486,7 @@ impl ArchitectureConfig for FrameConfig {
             .collect();
         Ok(Frame {
             table,
-            transform,
+            transform: transform.into_iter().collect(),
             user_pos,
             clip_pos,
             user_neg,
@@ -495,7 +497,7 @@ impl ArchitectureConfig for FrameConfig {
             heads: TaskHeads::new(context),
             graphs,
             fixed_features: fixed,
-            settings: Settings {
+            settings: Arc::new(Settings {
                 n_clips: self.n_clips,
                 nodes,
                 n_users,
@@ -514,7 +516,7 @@ impl ArchitectureConfig for FrameConfig {
                 bpr_weight: self.bpr_weight,
                 bpr_scope: self.bpr_scope,
                 bpr_max_per_side: self.bpr_max_per_side,
-            },
+            }),
         })
     }
 }
@@ -641,7 +643,8 @@ pub struct Frame {
     /// [nodes, d]: the free clip embedding (`features = "none"`) or the trainable feature table.
     pub table: Option<Param<Tensor<2>>>,
     /// `features = "linear"`: act(x W + b).
-    pub transform: Option<Linear>,
+    /// (A list of zero or one, here and for `score_neg`, to keep the module small.)
+    pub transform: Vec<Linear>,
     /// Per GCN round, users ← clips and clips ← users, positive graph (and negative, unless the
     /// weights are shared or there is no negative graph).
     pub user_pos: Vec<Linear>,
@@ -649,7 +652,7 @@ pub struct Frame {
     pub user_neg: Vec<Linear>,
     pub clip_neg: Vec<Linear>,
     pub score_pos: Tower,
-    pub score_neg: Option<Tower>,
+    pub score_neg: Vec<Tower>,
     /// One per task other than the video task, in task order.
     pub towers: Vec<Tower>,
     #[module(skip)]
@@ -660,7 +663,7 @@ pub struct Frame {
     #[module(skip)]
     pub fixed_features: Option<Arc<Vec<f32>>>,
     #[module(skip)]
-    pub settings: Settings,
+    pub settings: Arc<Settings>,
 }
 
 /// What the graph part of a forward pass gives.
@@ -686,7 +689,7 @@ impl Frame {
             ),
             (None, None) => unreachable!("a FRAME model has a clip table or fixed features"),
         };
-        match &self.transform {
+        match self.transform.first() {
             Some(t) => s.activation.apply(t.forward(x)),
             None => x,
         }
@@ -766,7 +769,7 @@ impl TaskModel for Frame {
             .forward(Tensor::cat(vec![per_clip(u_pos.clone()), clips.clone()], 1))
             .mul_scalar(s.alpha_p);
         let u_neg = graph.users_neg.map(|un| un.select(0, users));
-        if let (Some(tower), Some(un)) = (&self.score_neg, &u_neg) {
+        if let (Some(tower), Some(un)) = (self.score_neg.first(), &u_neg) {
             let neg = tower.forward(Tensor::cat(vec![per_clip(un.clone()), clips.clone()], 1));
             logits = logits - neg.mul_scalar(s.alpha_n);
         }
@@ -822,10 +825,10 @@ impl TaskModel for Frame {
             .sum()
             .div_scalar(labelled);
         let mut terms = terms.with_auxiliary("clip_bce", bce.mul_scalar(s.clip_loss_weight));
-        if s.bpr_weight > 0.0 {
-            if let Some(bpr) = self.bpr(logits, y, m) {
-                terms = terms.with_auxiliary("bpr", bpr.mul_scalar(s.bpr_weight));
-            }
+        if s.bpr_weight > 0.0
+            && let Some(bpr) = self.bpr(logits, y, m)
+        {
+            terms = terms.with_auxiliary("bpr", bpr.mul_scalar(s.bpr_weight));
         }
         terms
     }

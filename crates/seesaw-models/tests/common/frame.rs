@@ -34,7 +34,10 @@ pub fn tasks() -> Vec<TaskInfo> {
 
 /// A clip's features: a function of the video and clip, the same on every row of the video.
 pub fn features(video: u32, clip: usize) -> [f32; DIM] {
-    [video as f32 * 0.3 - 0.5, (clip as f32 + 1.0) * 0.4 * if video % 2 == 0 { 1.0 } else { -1.0 }]
+    [
+        video as f32 * 0.3 - 0.5,
+        (clip as f32 + 1.0) * 0.4 * if video.is_multiple_of(2) { 1.0 } else { -1.0 },
+    ]
 }
 
 /// Rows of (user, video, watch ratio), labelled as seesaw-data labels them.
@@ -54,7 +57,7 @@ pub fn batch(rows: &[(u32, u32, f32)]) -> Batch {
             clips.features.extend(features(video, i));
         }
         labels[0].push(if ratio >= 1.0 { 1.0 } else { 0.0 });
-        labels[1].push(if user % 2 == 0 { 1.0 } else { 0.0 });
+        labels[1].push(if user.is_multiple_of(2) { 1.0 } else { 0.0 });
         labels[2].push(ratio.min(1.0));
     }
     let labels: Vec<f32> = labels.concat();
@@ -82,7 +85,7 @@ pub fn training_rows(n: usize, seed: u64) -> Vec<(u32, u32, f32)> {
         .map(|_| {
             let user = 1 + rng.below(4) as u32;
             let video = 1 + rng.below(VIDEOS - 1) as u32;
-            let ratio = if video % 2 == 0 {
+            let ratio = if video.is_multiple_of(2) {
                 0.7 + rng.uniform() as f32 * 0.6
             } else {
                 rng.uniform() as f32 * 0.5
