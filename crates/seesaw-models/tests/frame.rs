@@ -99,11 +99,15 @@ fn an_unseen_user_scores_through_the_clip_side_alone() {
         assert!(z[r * width..][..2 * 8].iter().all(|&v| v == 0.0), "row {r}: {z:?}");
     }
     assert!(z[4 * width..][..2 * 8].iter().any(|&v| v != 0.0), "a trained user has a vector");
+    // The clip side of the representation still tells videos apart. (Checked on z, not on the
+    // task outputs: a task tower of a few ReLUs can start dead and output a constant, which made
+    // this test fail in about one CI run in several.)
+    let clip_side = |r: usize| &z[r * width + 2 * 8..(r + 1) * width];
+    assert_ne!(clip_side(0), clip_side(2), "the clip side tells videos 2 and 3 apart");
     for (k, task) in out.tasks.iter().enumerate() {
         let v = to_vec(&task.tensor);
         assert_eq!(v[0], v[1], "task {k}: the two unseen users score alike on video 2");
         assert_eq!(v[2], v[3], "task {k}: and on video 3");
-        assert_ne!(v[0], v[2], "task {k}: the clip side still tells videos apart");
     }
 }
 
