@@ -4,7 +4,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::seesaw;
+use common::{eval_json, seesaw};
 
 fn kuairand_dir() -> Option<PathBuf> {
     let dir =
@@ -163,15 +163,7 @@ fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
         rows.iter().copied().filter(|r| r.split(',').nth(2) == Some(last_day)).collect();
     let test_log = dir.path().join("test_day.csv");
     std::fs::write(&test_log, format!("{header}\n{}\n", test_rows.join("\n"))).unwrap();
-    let output = seesaw()
-        .args(["eval", "--json", "--model"])
-        .arg(&model)
-        .arg("--log")
-        .arg(&test_log)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let eval = eval_json(&model, &test_log);
     assert_eq!(eval["rows"], test_rows.len());
     for (task, metrics) in ["click", "like"].iter().map(|t| (t, ["auc", "gauc", "logloss"])) {
         for metric in metrics {
@@ -197,15 +189,7 @@ fn train_writes_a_model_directory_and_eval_reproduces_its_test_metrics() {
         format!("{header}\n{}\n{}\n", test_rows.join("\n"), fields.join(",")),
     )
     .unwrap();
-    let output = seesaw()
-        .args(["eval", "--json", "--model"])
-        .arg(&model)
-        .arg("--log")
-        .arg(&test_log)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let eval = eval_json(&model, &test_log);
     assert_eq!(eval["rows"], test_rows.len() + 1);
 }
 

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    Server, compare_served_with_eval, eval_predictions, log_rows, seesaw, small_run_config, train,
+    Server, compare_served_with_eval, eval_json, eval_predictions, log_rows, small_run_config,
+    train,
 };
 
 const TASKS: &str = r#"["click", "like", "follow", "long_view", "hate", "watch_ratio"]"#;
@@ -26,15 +27,7 @@ fn a_dlen_model_trains_reports_its_emotion_and_serves_it_as_eval_scores_it() {
     }
 
     let log = model.join("simulator/log_standard_sim.csv");
-    let out = seesaw()
-        .args(["eval", "--json", "--model"])
-        .arg(&model)
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = eval_json(&model, &log);
     let keys = |v: &serde_json::Value| -> Vec<String> {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
         k.sort();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, compare_served_with_eval, eval_predictions, log_rows, seesaw, train};
+use common::{Server, compare_served_with_eval, eval_json, eval_predictions, log_rows, train};
 
 fn frame_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("frame.toml");
@@ -61,15 +61,7 @@ fn frame_trains_evaluates_and_serves() {
     assert!(edges("positive") > 1000 && edges("negative") > 1000, "both graphs have edges");
 
     let log = model.join("simulator/log_standard_sim.csv");
-    let output = seesaw()
-        .args(["eval", "--json", "--model"])
-        .arg(&model)
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = eval_json(&model, &log);
     let wt = &report["tasks"]["watch_through"];
     for key in ["auc", "logloss", "recall_at_3", "ndcg_at_3"] {
         let v = wt[key].as_f64().unwrap_or_else(|| panic!("no {key} in {wt}"));

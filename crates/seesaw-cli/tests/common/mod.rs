@@ -59,6 +59,15 @@ seed = {seed}
     config
 }
 
+/// `seesaw eval --json` of `model` on `log`: the parsed report (the command must succeed).
+pub fn eval_json(model: &Path, log: &Path) -> Value {
+    let output =
+        seesaw().args(["eval", "--json", "--model"]).arg(model).arg("--log").arg(log).output();
+    let output = output.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Trains `config` into `dir/<name>` and returns the model directory; the simulated log it
 /// trained on is in `simulator/` inside it.
 pub fn train(config: &Path, dir: &Path, name: &str) -> PathBuf {
