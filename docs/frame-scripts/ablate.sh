@@ -2,9 +2,9 @@
 # FRAME ablations on the simulator: 3 seeds each, FRAME alone (the other architectures are in
 # the main comparison, runs/sim-frame).
 set -e
-BIN=/work/frame-target/release/seesaw
-BASE=/work/frame/configs/simulator-frame.toml
-OUT=/work/frame-runs/ablate
+BIN=target/release/seesaw
+BASE=configs/simulator-frame.toml
+OUT=runs/frame/ablate
 run() { # name, n_clips, frame table
   local name=$1 nc=$2 arch=$3
   sed -e "s/^n_clips = 4/n_clips = $nc/" -e "s/^clips = 4/clips = $nc/" \

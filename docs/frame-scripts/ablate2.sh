@@ -2,9 +2,9 @@
 # The negative-graph ablation again with tanh (bias-free ReLU layers can start dead), beside
 # the paper defaults with tanh.
 set -e
-BIN=/work/frame-target/release/seesaw
-BASE=/work/frame/configs/simulator-frame.toml
-OUT=/work/frame-runs/ablate
+BIN=target/release/seesaw
+BASE=configs/simulator-frame.toml
+OUT=runs/frame/ablate
 run() {
   local name=$1 arch=$2
   sed -e '/^architectures = \[/,/^\]/d' $BASE > $OUT/$name.toml
