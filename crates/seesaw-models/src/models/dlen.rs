@@ -29,6 +29,7 @@ use crate::blocks::Tower;
 use crate::context::{ModelContext, RegressionHead};
 use crate::contract::{ArchitectureConfig, TaskModel};
 use crate::error::{Result, invalid};
+use crate::heads::TaskHeads;
 use crate::input::ModelInput;
 use crate::label_rules::{ConfidenceRules, LabelRule, ResolvedRules};
 use crate::loss::{LossTerms, bce_with_logits};
@@ -153,6 +154,7 @@ impl ArchitectureConfig for DlenConfig {
                     .map(|t| if t.polarity == Polarity::Negative { -1.0 } else { 1.0 })
                     .collect(),
                 regression_head: context.regression_head,
+                task_heads: TaskHeads::new(context),
                 rules,
                 gamma: self.gamma,
             },
@@ -188,6 +190,8 @@ pub struct DlenSpec {
     /// +1 for positive tasks (a_k ≥ b_k), −1 for negative ones.
     pub signs: Vec<f32>,
     pub regression_head: RegressionHead,
+    /// The heads of the plain base model, for tied heads.
+    pub task_heads: TaskHeads,
     pub rules: ResolvedRules,
     pub gamma: f32,
 }
@@ -255,18 +259,8 @@ impl TaskModel for Dlen {
     fn forward(&self, input: &ModelInput) -> ModelOutputs {
         let DlenParts { base, h, e_logit, heads } = self.parts(input);
         let tasks = match heads {
-            // Tied: the base's own outputs, through the same heads the base would apply.
-            None => base
-                .tasks
-                .into_iter()
-                .enumerate()
-                .map(|(k, alpha)| match self.spec.kinds[k] {
-                    TaskKind::Binary => alpha,
-                    TaskKind::Regression => {
-                        TaskOutput { tensor: self.head(k, alpha.tensor), kind: OutputKind::Value }
-                    }
-                })
-                .collect(),
+            // Tied: the base's raw tower outputs through the heads the base itself would apply.
+            None => self.spec.task_heads.apply(base.tasks.into_iter().map(|t| t.tensor).collect()),
             Some(heads) => {
                 let e = sigmoid(e_logit.clone());
                 let not_e = e.clone().neg().add_scalar(1.0);
