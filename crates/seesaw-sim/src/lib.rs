@@ -28,6 +28,7 @@ mod behaviour;
 mod calendar;
 mod config;
 mod error;
+pub mod joint;
 pub mod mmoe_synthetic;
 mod normal;
 mod platform;
@@ -48,5 +49,6 @@ pub use population::{Authors, Users, Videos, World};
 pub use record_batches::record_batches;
 pub use side_tables::{USER_FEATURES_HEADER, VIDEO_FEATURES_HEADER};
 pub use writer::{
-    LOG_HEADER, SimFiles, TRUTH_HEADER, write_kuairand, write_kuairand_with_progress,
+    LOG_HEADER, SimFiles, TRUE_CMI_FILE, TRUTH_HEADER, truth_header, write_kuairand,
+    write_kuairand_with_progress,
 };

@@ -7,6 +7,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use super::behaviour::{self, COMMENT, Copula, FOLLOW, FORWARD, HATE, LIKE, PairScores};
 use super::calendar::{self, DAY_MS, HOURLY_TRAFFIC, UTC_OFFSET_MS};
 use super::config::SimConfig;
+use super::joint::StateLabelProbs;
 use super::normal::{open01, unit};
 use super::population::{NEED_ENTERTAINMENT, NEED_INFORMATION, NEED_SOCIAL, World};
 use super::viewing::{self, ViewingProbs};
@@ -75,6 +76,9 @@ pub struct Impression {
     pub emotion: bool,
     pub truth: TrueProbabilities,
     pub conditional: ConditionalProbabilities,
+    /// The binary labels' probabilities given e = 0 and e = 1 (`joint::JOINT_LABELS` order):
+    /// what the exact joint of two labels is computed from.
+    pub by_state: StateLabelProbs,
 }
 
 impl Impression {
@@ -327,6 +331,23 @@ struct StateProbs {
     viewing: ViewingProbs,
 }
 
+impl StateProbs {
+    /// In `joint::JOINT_LABELS` order.
+    fn labels(&self) -> [f64; 8] {
+        let b = &self.behaviours;
+        [
+            self.click,
+            b[LIKE],
+            b[FOLLOW],
+            b[COMMENT],
+            b[FORWARD],
+            b[HATE],
+            self.viewing.long_view,
+            self.viewing.skip,
+        ]
+    }
+}
+
 fn state_probs(
     cfg: &SimConfig,
     s: &PairScores,
@@ -415,6 +436,7 @@ impl Iterator for Impressions<'_> {
         let long_view = view.play_time_ms >= duration_ms.min(cfg.long_view_ms);
 
         let f = |x: f64| x as f32;
+        let by_state = [p0.labels(), p1.labels()];
         Some(Impression {
             user: user as u32,
             video: video as u32,
@@ -445,6 +467,7 @@ impl Iterator for Impressions<'_> {
                 skip: f(ps.viewing.skip),
                 complete: f(ps.viewing.complete),
             },
+            by_state,
         })
     }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
+use super::joint::TrueCmi;
 use super::normal::{std_normal, unit};
 use super::platform::Platform;
 use super::side_tables::{self, USER_FEATURES_HEADER, VIDEO_FEATURES_HEADER};
@@ -37,8 +38,9 @@ pub const LOG_HEADER: [&str; 19] = [
     "tab",
 ];
 
-/// The truth file: the true probabilities of every label given (user, video, context), then the
-/// impression's drawn emotion state and whether the video is objectionable (for DLEN's checks).
+/// The truth file's first columns: the true probabilities of every label given (user, video,
+/// context), then the impression's drawn emotion state and whether the video is objectionable
+/// (for DLEN's checks). The joint probabilities of label pairs follow (`truth_header`).
 pub const TRUTH_HEADER: [&str; 15] = [
     "user_id",
     "video_id",
@@ -62,6 +64,8 @@ pub const USER_FEATURES_FILE: &str = "user_features_sim.csv";
 pub const VIDEO_FEATURES_FILE: &str = "video_features_sim.csv";
 pub const CLIP_FEATURES_FILE: &str = "clip_features.csv";
 pub const TRUTH_FILE: &str = "truth.csv";
+/// The true CMI of every label pair given (user, video): `joint::TrueCmiFile`.
+pub const TRUE_CMI_FILE: &str = "true_cmi.json";
 pub const CONFIG_FILE: &str = "sim_config.json";
 
 /// Where [`write_kuairand`] put each table.
@@ -72,6 +76,7 @@ pub struct SimFiles {
     pub video_features: PathBuf,
     pub clip_features: PathBuf,
     pub truth: PathBuf,
+    pub true_cmi: PathBuf,
     pub config: PathBuf,
 }
 
@@ -98,25 +103,6 @@ struct LogRow {
     tab: u8,
 }
 
-#[derive(Serialize)]
-struct TruthRow {
-    user_id: u32,
-    video_id: u32,
-    time_ms: i64,
-    p_click: f32,
-    p_like: f32,
-    p_follow: f32,
-    p_comment: f32,
-    p_forward: f32,
-    p_hate: f32,
-    p_long_view: f32,
-    p_skip: f32,
-    p_complete: f32,
-    p_emotion: f32,
-    emotion: u8,
-    objectionable: u8,
-}
-
 fn csv_error(path: &Path, e: csv::Error) -> SimError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => SimError::io(path, io),
@@ -139,6 +125,17 @@ impl AtomicCsv {
             .from_writer(BufWriter::with_capacity(1 << 20, tmp));
         writer.write_record(header).map_err(|e| csv_error(&path, e))?;
         Ok(Self { path, writer })
+    }
+
+    /// One record of displayable fields (each printed in its shortest form), without the
+    /// intermediate struct `row` needs, for tables whose columns are known only at run time.
+    fn record(&mut self, fields: &[&dyn std::fmt::Display], buf: &mut String) -> Result<()> {
+        for f in fields {
+            buf.clear();
+            let _ = write!(buf, "{f}");
+            self.writer.write_field(&*buf).map_err(|e| csv_error(&self.path, e))?;
+        }
+        self.writer.write_record(None::<&[u8]>).map_err(|e| csv_error(&self.path, e))
     }
 
     fn row(&mut self, row: &impl Serialize) -> Result<()> {
@@ -216,7 +213,11 @@ pub fn write_kuairand_with_progress(
 
     // Log and truth, in one pass over the stream so they line up row for row.
     let mut log = AtomicCsv::create(out_dir, LOG_FILE, &LOG_HEADER)?;
-    let mut truth = AtomicCsv::create(out_dir, TRUTH_FILE, &TRUTH_HEADER)?;
+    let truth_header = truth_header();
+    let truth_header: Vec<&str> = truth_header.iter().map(String::as_str).collect();
+    let mut truth = AtomicCsv::create(out_dir, TRUTH_FILE, &truth_header)?;
+    let mut true_cmi = TrueCmi::new(platform.config().dependence);
+    let (mut joint, mut buf) = (Vec::new(), String::new());
     let mut extras = platform.extras_rng();
     let objectionable = &platform.world().videos.objectionable;
     let mut written = 0u64;
@@ -249,23 +250,28 @@ pub fn write_kuairand_with_progress(
             tab: i.tab,
         })?;
         let t = &i.truth;
-        truth.row(&TruthRow {
-            user_id: i.user,
-            video_id: i.video,
-            time_ms: i.time_ms,
-            p_click: t.click,
-            p_like: t.like,
-            p_follow: t.follow,
-            p_comment: t.comment,
-            p_forward: t.forward,
-            p_hate: t.hate,
-            p_long_view: t.long_view,
-            p_skip: t.skip,
-            p_complete: t.complete,
-            p_emotion: t.emotion,
-            emotion: i.emotion as u8,
-            objectionable: objectionable[i.video as usize] as u8,
-        })?;
+        true_cmi.add(t.emotion as f64, &i.by_state, &mut joint);
+        let (emotion, objectionable) = (i.emotion as u8, objectionable[i.video as usize] as u8);
+        let mut fields: Vec<&dyn std::fmt::Display> = vec![
+            &i.user,
+            &i.video,
+            &i.time_ms,
+            &t.click,
+            &t.like,
+            &t.follow,
+            &t.comment,
+            &t.forward,
+            &t.hate,
+            &t.long_view,
+            &t.skip,
+            &t.complete,
+            &t.emotion,
+            &emotion,
+            &objectionable,
+        ];
+        let joint32: Vec<f32> = joint.iter().map(|&p| p as f32).collect();
+        fields.extend(joint32.iter().map(|p| p as &dyn std::fmt::Display));
+        truth.record(&fields, &mut buf)?;
         written += 1;
         if written.is_multiple_of(65_536) {
             progress(written);
@@ -275,12 +281,11 @@ pub fn write_kuairand_with_progress(
     let truth_path = truth.commit()?;
     progress(written);
 
+    let true_cmi_path = out_dir.join(TRUE_CMI_FILE);
+    write_json_atomically(&true_cmi_path, &true_cmi.finish())?;
+
     let config = out_dir.join(CONFIG_FILE);
-    let mut tmp = NamedTempFile::new_in(out_dir).map_err(|e| SimError::io(&config, e))?;
-    let json = serde_json::to_vec_pretty(platform.config())
-        .map_err(|e| SimError::Json { path: config.clone(), message: e.to_string() })?;
-    tmp.write_all(&json).map_err(|e| SimError::io(&config, e))?;
-    tmp.persist(&config).map_err(|e| SimError::io(&config, e.error))?;
+    write_json_atomically(&config, platform.config())?;
 
     Ok(SimFiles {
         log: log_path,
@@ -288,8 +293,26 @@ pub fn write_kuairand_with_progress(
         video_features,
         clip_features,
         truth: truth_path,
+        true_cmi: true_cmi_path,
         config,
     })
+}
+
+/// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
+fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = NamedTempFile::new_in(dir).map_err(|e| SimError::io(path, e))?;
+    let json = serde_json::to_vec_pretty(value)
+        .map_err(|e| SimError::Json { path: path.to_path_buf(), message: e.to_string() })?;
+    tmp.write_all(&json).map_err(|e| SimError::io(path, e))?;
+    tmp.persist(path).map_err(|e| SimError::io(path, e.error))?;
+    Ok(())
+}
+
+/// The truth file's columns: `TRUTH_HEADER`, then P(a = 1, b = 1 | user, video) of every pair
+/// with an exact joint (`joint::label_pairs`), `p_click_and_like`, ...
+pub fn truth_header() -> Vec<String> {
+    TRUTH_HEADER.iter().map(|s| s.to_string()).chain(TrueCmi::columns()).collect()
 }
 
 #[cfg(test)]
@@ -352,10 +375,16 @@ mod tests {
         assert_eq!(clips.len(), 1 + 200 * 8);
         assert_eq!(clips[1].split(',').count(), 18);
         let truth = lines(&files.truth);
-        assert_eq!(
-            truth[0],
-            "user_id,video_id,time_ms,p_click,p_like,p_follow,p_comment,p_forward,p_hate,p_long_view,p_skip,p_complete,p_emotion,emotion,objectionable"
-        );
+        assert!(truth[0].starts_with(
+            "user_id,video_id,time_ms,p_click,p_like,p_follow,p_comment,p_forward,p_hate,p_long_view,p_skip,p_complete,p_emotion,emotion,objectionable,p_click_and_like,"
+        ));
+        let width = truth[0].split(',').count();
+        assert_eq!(width, 15 + 27);
+        assert!(truth.iter().all(|t| t.split(',').count() == width));
+        let cmi: crate::joint::TrueCmiFile =
+            serde_json::from_slice(&std::fs::read(&files.true_cmi).unwrap()).unwrap();
+        assert_eq!((cmi.rows, cmi.pairs.len()), (5000, 27));
+        assert!(cmi.pairs.iter().all(|p| p.cmi >= 0.0 && p.cmi < 0.1), "{cmi:?}");
         assert_eq!(truth.len(), log.len());
         for (l, t) in log.iter().zip(&truth).skip(1) {
             let (l, t): (Vec<&str>, Vec<&str>) = (l.split(',').collect(), t.split(',').collect());
@@ -364,7 +393,7 @@ mod tests {
         let back: SimConfig =
             serde_json::from_slice(&std::fs::read(&files.config).unwrap()).unwrap();
         assert_eq!(back, cfg);
-        // Nothing but the six files: no temporary files left behind.
+        // Nothing but the seven files: no temporary files left behind.
         let mut names: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -376,6 +405,7 @@ mod tests {
                 CLIP_FEATURES_FILE,
                 LOG_FILE,
                 CONFIG_FILE,
+                TRUE_CMI_FILE,
                 TRUTH_FILE,
                 USER_FEATURES_FILE,
                 VIDEO_FEATURES_FILE
