@@ -27,6 +27,9 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Score a log with a trained model.
     Eval(commands::eval::EvalArgs),
+    /// The conditional mutual information between every pair of a model's tasks given its
+    /// shared representation, in nats, with a bootstrap interval.
+    Cmi(commands::cmi::CmiArgs),
     /// Serve a trained model over HTTP: score and rank candidate videos for a user.
     Serve(commands::serve::ServeArgs),
     /// Train every architecture over several seeds and report which wins, by how much, and
@@ -76,6 +79,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Cmi(args) => commands::cmi::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
         Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),

@@ -6,6 +6,7 @@
 use seesaw_data::feature_map::{FeatureMap, FeatureSchema, TaskInfo};
 use serde::{Deserialize, Serialize};
 
+use crate::cmi::CmiConfig;
 pub use crate::context::RegressionHead;
 use crate::context::{ClipShape, FittedState, ModelContext};
 use crate::error::{Result, invalid};
@@ -29,6 +30,10 @@ pub struct ModelConfig {
     pub tower_hidden: Vec<usize>,
     /// What is applied to regression outputs (binary outputs are always logits).
     pub regression_head: RegressionHead,
+    /// `[model.cmi]`: train with the conditional mutual information between tasks (any
+    /// architecture with a shared representation; see `crate::cmi`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmi: Option<CmiConfig>,
 }
 
 impl Default for ModelConfig {
@@ -38,6 +43,7 @@ impl Default for ModelConfig {
             embedding_dim: 16,
             tower_hidden: vec![32],
             regression_head: RegressionHead::Sigmoid,
+            cmi: None,
         }
     }
 }
@@ -56,6 +62,9 @@ impl ModelConfig {
         }
         if self.tower_hidden.contains(&0) {
             return invalid("tower_hidden layers must have at least 1 unit");
+        }
+        if let Some(cmi) = &self.cmi {
+            cmi.validate()?;
         }
         self.architecture.validate()
     }

@@ -33,17 +33,19 @@ impl TaskHeads {
 
     /// Raw tower outputs ([B, 1] each, in task order) → task outputs.
     pub fn apply(&self, raw: Vec<Tensor<2>>) -> Vec<TaskOutput> {
-        raw.into_iter()
-            .zip(&self.kinds)
-            .map(|(out, kind)| match (kind, self.regression_head) {
-                (TaskKind::Binary, _) => TaskOutput { tensor: out, kind: OutputKind::Logit },
-                (TaskKind::Regression, RegressionHead::Sigmoid) => {
-                    TaskOutput { tensor: sigmoid(out), kind: OutputKind::Value }
-                }
-                (TaskKind::Regression, RegressionHead::Identity) => {
-                    TaskOutput { tensor: out, kind: OutputKind::Value }
-                }
-            })
-            .collect()
+        raw.into_iter().enumerate().map(|(k, out)| self.apply_one(k, out)).collect()
+    }
+
+    /// Task k's raw output ([B, 1]) → its task output.
+    pub fn apply_one(&self, k: usize, raw: Tensor<2>) -> TaskOutput {
+        match (self.kinds[k], self.regression_head) {
+            (TaskKind::Binary, _) => TaskOutput { tensor: raw, kind: OutputKind::Logit },
+            (TaskKind::Regression, RegressionHead::Sigmoid) => {
+                TaskOutput { tensor: sigmoid(raw), kind: OutputKind::Value }
+            }
+            (TaskKind::Regression, RegressionHead::Identity) => {
+                TaskOutput { tensor: raw, kind: OutputKind::Value }
+            }
+        }
     }
 }

@@ -290,6 +290,7 @@ mod tests {
                 })
                 .collect(),
             clips: None,
+            step: None,
         };
         let (z, confident) = r.label_batch(&targets);
         let z = crate::to_vec(z);

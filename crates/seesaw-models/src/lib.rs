@@ -9,6 +9,7 @@
 //! `model_dir` (a trained model on disk) and `fusion` (task scores into one ranking score).
 
 pub mod blocks;
+pub mod cmi;
 pub mod config;
 pub mod context;
 pub mod contract;

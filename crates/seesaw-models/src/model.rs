@@ -10,6 +10,7 @@ use burn::tensor::{Bytes, Device, Tensor};
 use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::TaskInfo;
 
+use crate::cmi::CmiModule;
 use crate::config::ModelConfig;
 use crate::context::{FittedState, ModelContext};
 use crate::error::{ModelError, Result, invalid};
@@ -22,6 +23,8 @@ use crate::targets::ModelTargets;
 #[derive(Module, Debug)]
 pub struct MultiTaskModel {
     pub network: Network,
+    /// `[model.cmi]`'s joint heads or critics, on the network's shared representation.
+    pub cmi: Option<CmiModule>,
     #[module(skip)]
     pub tasks: Vec<TaskInfo>,
     /// What the architecture's `fit` learned from the training split (saved beside the weights).
@@ -52,8 +55,22 @@ impl MultiTaskModel {
             }
         }
         let network = config.architecture.init(context, device)?;
+        let cmi = match &config.cmi {
+            None => None,
+            Some(cmi) => {
+                let Some(h_dim) = network.shared_dim() else {
+                    return invalid(format!(
+                        "[model.cmi] needs an architecture with a shared representation; \
+                         `{}` has none",
+                        config.architecture.label()
+                    ));
+                };
+                Some(CmiModule::new(cmi, context, h_dim, device)?)
+            }
+        };
         Ok(Self {
             network,
+            cmi,
             tasks: context.tasks.clone(),
             fitted: context.fitted.clone(),
             extra_scores,
@@ -73,12 +90,22 @@ impl MultiTaskModel {
         Self::new(config, &context.clone().with_fitted(fitted), device)
     }
 
+    /// The network's outputs; with `[model.cmi]`, h is always among them (its loss term reads
+    /// it).
     pub fn forward(&self, input: &ModelInput) -> ModelOutputs {
+        if self.cmi.is_some() && !input.want_shared {
+            return self.network.forward(&ModelInput { want_shared: true, ..input.clone() });
+        }
         self.network.forward(input)
     }
 
+    /// The network's loss terms, plus the CMI term when `[model.cmi]` is set.
     pub fn loss(&self, outputs: &ModelOutputs, targets: &ModelTargets) -> LossTerms {
-        self.network.loss(outputs, targets)
+        let terms = self.network.loss(outputs, targets);
+        match self.cmi.as_ref().and_then(|cmi| cmi.loss(outputs, targets)) {
+            Some((name, term)) => terms.with_auxiliary(name, term),
+            None => terms,
+        }
     }
 
     pub fn num_params(&self) -> usize {

@@ -22,6 +22,9 @@ pub struct ModelTargets {
     /// In task order.
     pub tasks: Vec<TaskTargets>,
     pub clips: Option<ClipTargets>,
+    /// The trainer's global step when the targets are a training batch's (terms with a warm-up
+    /// read it); `None` elsewhere, where every term counts in full.
+    pub step: Option<usize>,
 }
 
 impl ModelTargets {
@@ -37,7 +40,14 @@ impl ModelTargets {
                 weights: tensor(&c.weights),
             }
         });
-        Self { tasks, clips }
+        Self { tasks, clips, step: None }
+    }
+}
+
+impl ModelTargets {
+    /// The same targets, marked as the training batch of global step `step`.
+    pub fn at_step(self, step: usize) -> Self {
+        Self { step: Some(step), ..self }
     }
 }
 

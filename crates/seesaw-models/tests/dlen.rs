@@ -41,6 +41,7 @@ fn context(config: &DlenConfig, head: RegressionHead) -> ModelContext {
         embedding_dim: 4,
         tower_hidden: vec![5],
         regression_head: head,
+        cmi: None,
     };
     ModelContext::new(&model, tiny_schema(), tasks())
 }

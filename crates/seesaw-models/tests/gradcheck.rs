@@ -351,3 +351,78 @@ fn frame_gradients_match_finite_differences() {
         });
     }
 }
+
+/// `[model.cmi]` with joint heads on a shared-bottom model: the task losses plus the joint
+/// heads' term, through the heads, the shared bottom and the embeddings (labels of task a enter
+/// the heads as inputs).
+#[test]
+fn cmi_joint_head_gradients_match_finite_differences() {
+    use seesaw_data::feature_map::{TaskInfo, TaskKind};
+    use seesaw_models::cmi::CmiConfig;
+    use seesaw_models::cmi::term::JOINT_TERM;
+    use seesaw_models::models::SharedBottomConfig;
+    use seesaw_models::{Architecture, ModelConfig, ModelContext, ModelTargets, MultiTaskModel};
+
+    let model_config = ModelConfig {
+        architecture: Architecture::SharedBottom(SharedBottomConfig { hidden: vec![3] }),
+        embedding_dim: 2,
+        tower_hidden: vec![2],
+        cmi: Some(CmiConfig { beta: 0.7, critic_hidden: vec![2], ..CmiConfig::default() }),
+        ..ModelConfig::default()
+    };
+    let tasks = vec![
+        TaskInfo::new("click", TaskKind::Binary),
+        TaskInfo::new("hate", TaskKind::Binary),
+        TaskInfo::new("watch_ratio", TaskKind::Regression),
+    ];
+    let context = ModelContext::new(&model_config, common::tiny_schema(), tasks);
+    let model = MultiTaskModel::new(&model_config, &context, &device()).unwrap();
+    assert_eq!(model.cmi.as_ref().unwrap().joint_heads.len(), 3);
+    let mut batch = random_batch(&common::tiny_schema(), 12, 60);
+    let hate: Vec<f32> = (0..12).map(|i| f32::from(i % 3 == 1)).collect();
+    batch.labels = [batch.label(0).to_vec(), hate, batch.label(1).to_vec()].concat();
+    batch.masks = vec![1.0; 3 * 12];
+    batch.masks[12 + 5] = 0.0; // one row without a hate label: its pairs skip it
+    batch.n_tasks = 3;
+    let input = ModelInput::from_batch(&batch, &device());
+    let targets = ModelTargets::from_batch(&batch, &device());
+    let n = check(model, |m| {
+        let terms = m.loss(&m.forward(&input), &targets);
+        assert_eq!(terms.auxiliary.len(), 1);
+        assert_eq!(terms.auxiliary[0].0, JOINT_TERM);
+        let tasks = terms.tasks.into_iter().flatten().reduce(|a, b| a + b).unwrap();
+        tasks + terms.auxiliary[0].1.clone()
+    });
+    assert!(n > 50, "{n}");
+}
+
+/// The contrastive critic and its loss, with fixed negatives (in training the negatives'
+/// distribution is a constant of the step: neighbours and the generator's probabilities carry no
+/// gradient).
+#[test]
+fn cmi_critic_gradients_match_finite_differences() {
+    use seesaw_models::cmi::PairCritic;
+    use seesaw_models::cmi::critic::contrastive_loss;
+
+    let critic = PairCritic::new(3, &[4], &device());
+    let h = random(6, 3, 70);
+    let labels =
+        |v: [f64; 6]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [6, 1]), &device());
+    let y_a = labels([1.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+    let y_b = labels([1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+    let values = random(6, 3, 71);
+    let raw: Vec<f64> = random(6, 3, 72).to_data().iter::<f64>().map(f64::abs).collect();
+    let weights: Vec<f64> = raw
+        .chunks(3)
+        .flat_map(|r| {
+            let s: f64 = r.iter().sum();
+            r.iter().map(move |v| v / s).collect::<Vec<_>>()
+        })
+        .collect();
+    let weights = Tensor::<2>::from_data(TensorData::new(weights, [6, 3]), &device());
+    let mask = labels([1.0, 1.0, 0.0, 1.0, 1.0, 1.0]);
+    check(critic, |c| {
+        let (positive, negative) = c.scores(h.clone(), y_a.clone(), y_b.clone(), values.clone());
+        contrastive_loss(positive, negative, weights.clone(), mask.clone(), 5.0)
+    });
+}

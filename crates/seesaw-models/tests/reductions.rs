@@ -32,6 +32,7 @@ fn model(arch: Architecture) -> MultiTaskModel {
         embedding_dim: 4,
         tower_hidden: vec![5],
         regression_head: RegressionHead::Sigmoid,
+        cmi: None,
     };
     MultiTaskModel::new(&config, &tiny_context(&config), &device()).unwrap()
 }

@@ -17,6 +17,7 @@ use seesaw_metrics::{
 use seesaw_models::models::SingleTaskConfig;
 use seesaw_models::{Architecture, ModelConfig};
 
+use crate::cmi_estimate::{CmiMatrix, PairCmiSummary, summarise_matrices};
 use crate::emotion::{Demotion, EmotionMetrics, demotion, emotion_metrics};
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, metrics, predict};
@@ -43,6 +44,10 @@ pub struct RunResult {
     /// With a `hate` task: the top of the fused ranking, with and without the emotion score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub demotion: Option<Demotion>,
+    /// A model with a shared representation: the CMI between its tasks given h
+    /// (`[compare.cmi_matrix]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmi: Option<CmiMatrix>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +65,10 @@ pub struct ArchitectureSummary {
     pub significant_seesaw_pairs: Vec<seesaw_metrics::SeesawPair>,
     pub mean_train_seconds: f64,
     pub num_params: usize,
+    /// Per task pair, the CMI given h (nats), mean ± sd over seeds; empty without a shared
+    /// representation.
+    #[serde(default)]
+    pub cmi: Vec<PairCmiSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +157,13 @@ pub fn compare(
                 train_seconds,
                 num_params: outcome.model.num_params(),
                 gate_utilisation: predictions.gate_utilisation,
+                cmi: config.compare.cmi_matrix.matrix(
+                    &outcome.model,
+                    data,
+                    rows,
+                    config.train.eval_batch_size,
+                    seed,
+                )?,
             };
             observer.on_run_end(&result);
             runs.push(result);
@@ -210,6 +226,9 @@ fn summarise(
             mean_train_seconds: mine.iter().map(|r| r.train_seconds).sum::<f64>()
                 / mine.len().max(1) as f64,
             num_params: mine.first().map_or(0, |r| r.num_params),
+            cmi: summarise_matrices(
+                &mine.iter().filter_map(|r| r.cmi.as_ref()).collect::<Vec<_>>(),
+            )?,
         });
     }
     let single = summaries.iter().find(|s| s.architecture == SINGLE_TASK).cloned();
@@ -301,6 +320,7 @@ mod tests {
             gate_utilisation: BTreeMap::new(),
             emotion: None,
             demotion: None,
+            cmi: None,
         }
     }
 

@@ -3,6 +3,8 @@
 //! metrics computed with seesaw-metrics' exact definitions.
 
 pub mod checkpoint;
+pub mod cmi_estimate;
+pub mod cmi_report;
 pub mod compare;
 pub mod config;
 pub mod emotion;

@@ -25,7 +25,7 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
 }
 
 /// Renders into a string, then writes atomically.
-fn write_svg(
+pub(crate) fn write_svg(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(
@@ -47,6 +47,7 @@ pub fn write_all(report: &ComparisonReport, dir: &Path) -> Result<()> {
     gains_plot(report, &dir.join("gains.svg"))?;
     curves_plot(report, &dir.join("curves.svg"))?;
     gates_plot(report, &dir.join("gates.svg"))?;
+    crate::cmi_report::heatmap(report, &dir.join("cmi.svg"))?;
     Ok(())
 }
 

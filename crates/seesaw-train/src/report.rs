@@ -188,6 +188,7 @@ pub fn markdown(report: &ComparisonReport) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg.");
+    out.push_str(&crate::cmi_report::markdown_section(report));
+    let _ = writeln!(out, "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cmi.svg.");
     out
 }

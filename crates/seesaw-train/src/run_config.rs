@@ -9,6 +9,7 @@ use seesaw_data::spec::DatasetSpec;
 use seesaw_models::fusion::FusionConfig;
 use seesaw_models::{Architecture, ModelConfig};
 
+use crate::cmi_estimate::CompareCmi;
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 
@@ -39,11 +40,17 @@ pub struct CompareConfig {
     /// gains are measured from it.
     pub architectures: Vec<Architecture>,
     pub seeds: Vec<u64>,
+    /// The CMI matrix of every run with a shared representation (on by default).
+    pub cmi_matrix: CompareCmi,
 }
 
 impl Default for CompareConfig {
     fn default() -> Self {
-        Self { architectures: Architecture::default_set(), seeds: vec![0, 1, 2] }
+        Self {
+            architectures: Architecture::default_set(),
+            seeds: vec![0, 1, 2],
+            cmi_matrix: CompareCmi::default(),
+        }
     }
 }
 

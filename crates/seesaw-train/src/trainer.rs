@@ -70,19 +70,20 @@ pub struct TrainOutcome {
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
-/// One optimiser step on `batch`: forward, the model's loss terms, the weighting's total, one
+/// One optimiser step on `batch` (the run's global step `step`): forward, the model's loss terms, the weighting's total, one
 /// backward pass, one update. Returns the stepped module and the step's losses; `None` when no
 /// task of the batch has a label (no step is taken). A non-finite loss term is an error.
 pub fn train_step(
     trainable: Trainable,
     optimizer: &mut ModuleOptimizer,
     batch: &Batch,
+    step: usize,
     lr: f64,
     device: &Device,
 ) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
     let mut trainable = trainable;
     let input = ModelInput::from_batch(batch, device);
-    let targets = ModelTargets::from_batch(batch, device);
+    let targets = ModelTargets::from_batch(batch, device).at_step(step);
     if trainable.weighting.wants_task_gradients() {
         let gradients = task_gradients(&trainable.model, &input, &targets);
         trainable.weighting.observe_task_gradients(&gradients);
@@ -259,7 +260,7 @@ pub fn train(
                 total_steps,
             );
             let (stepped, losses) =
-                train_step(trainable, &mut optimizer, &batch, lr, &train_device)
+                train_step(trainable, &mut optimizer, &batch, global_step, lr, &train_device)
                     .map_err(|e| TrainError::Diverged { task: e.term, epoch, step })?;
             trainable = stepped;
             let Some(losses) = losses else { continue };

@@ -202,6 +202,7 @@ fn reference_mmoe() -> (FeatureSchema, Vec<TaskInfo>, ModelConfig) {
         embedding_dim: 16,
         tower_hidden: vec![32],
         regression_head: RegressionHead::Sigmoid,
+        cmi: None,
     };
     (schema, tasks, config)
 }
@@ -292,8 +293,9 @@ fn time_training(
     for step in 0..args.warmup + steps {
         let batch = &batches[step % batches.len()];
         let start = Instant::now();
-        let (stepped, losses) = train_step(trainable, &mut optimizer, batch, 1e-3, &device)
-            .map_err(|e| anyhow::anyhow!("the loss '{}' diverged at step {step}", e.term))?;
+        let (stepped, losses) =
+            train_step(trainable, &mut optimizer, batch, step, 1e-3, &device)
+                .map_err(|e| anyhow::anyhow!("the loss '{}' diverged at step {step}", e.term))?;
         trainable = stepped;
         if step >= args.warmup {
             seconds.push(start.elapsed().as_secs_f64());

@@ -1,0 +1,111 @@
+//! `seesaw cmi --model DIR --log FILE [--sampler kernel|variational] --json`: the conditional
+//! mutual information between every pair of a trained model's tasks given its shared
+//! representation h, in nats, with a bootstrap interval (see `seesaw_train::cmi_estimate`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use burn::tensor::Device;
+use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
+use seesaw_models::cmi::CmiSampler;
+use seesaw_models::model_dir::{self, Manifest};
+use seesaw_train::cmi_estimate::{CmiData, CmiSettings, cmi_matrix};
+
+use super::dataset_args::write_json;
+use crate::progress;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SamplerArg {
+    Kernel,
+    Variational,
+}
+
+#[derive(Args, Debug)]
+pub struct CmiArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub log: PathBuf,
+    /// Where the critic's negatives come from: neighbours in h, or the model's own towers.
+    #[arg(long, value_enum, default_value = "kernel")]
+    pub sampler: SamplerArg,
+    /// User attributes; default: the table recorded in the model's manifest.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Video attributes; default: the table recorded in the model's manifest.
+    #[arg(long)]
+    pub videos: Option<PathBuf>,
+    /// At most this many rows of the log (a uniform sample) are used.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_rows: usize,
+    /// Bootstrap resamples for the 95% interval.
+    #[arg(long, default_value_t = 200)]
+    pub bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: CmiArgs) -> Result<()> {
+    let device = Device::flex();
+    let (manifest, model): (Manifest, _) = model_dir::load(&args.model, &device)
+        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let mut map = manifest.feature_map;
+    if let (Some(path), Some(users)) = (&args.users, map.spec.users.as_mut()) {
+        users.path = Some(path.clone());
+    }
+    if let (Some(path), Some(videos)) = (&args.videos, map.spec.videos.as_mut()) {
+        videos.path = Some(path.clone());
+    }
+    if map.tasks.len() < 2 {
+        anyhow::bail!("the model has {} task: the CMI needs two", map.tasks.len());
+    }
+    let tables = EncodedSideTables::load(&map).context("loading the side tables")?;
+    let mut stream = StreamingBatches::open(&map, &tables, &args.log, 8192)?;
+    let settings = CmiSettings {
+        sampler: match args.sampler {
+            SamplerArg::Kernel => CmiSampler::Kernel,
+            SamplerArg::Variational => CmiSampler::Variational,
+        },
+        bootstrap: args.bootstrap,
+        max_rows: args.max_rows,
+        seed: args.seed,
+        ..CmiSettings::default()
+    };
+    let spinner = progress::spinner(format!("computing h over {}", args.log.display()));
+    let mut failure = None;
+    let batches = std::iter::from_fn(|| match stream.next()? {
+        Ok(batch) => Some(batch),
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    });
+    let data = CmiData::collect(&model, batches, settings.max_rows, settings.seed, &device);
+    spinner.finish_and_clear();
+    if let Some(e) = failure {
+        return Err(e).context("reading the log");
+    }
+    let data = data?;
+    if data.n == 0 {
+        anyhow::bail!("{} has no scorable rows", args.log.display());
+    }
+    let pairs = data.tasks.len() * (data.tasks.len() - 1) / 2;
+    let bar = progress::bar(pairs as u64, "training a critic per task pair");
+    let matrix = cmi_matrix(&data, &settings, &mut |done, _| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    if args.json {
+        return write_json(&matrix);
+    }
+    println!(
+        "I(a; b | h) in nats over {} rows, {} sampler, 95% bootstrap interval:",
+        matrix.rows, matrix.sampler
+    );
+    for p in &matrix.pairs {
+        println!("  {:<12} {:<12} {:>8.4}  [{:.4}, {:.4}]", p.a, p.b, p.cmi, p.low, p.high);
+    }
+    Ok(())
+}
