@@ -262,6 +262,10 @@ pub fn train(
                 train_step(trainable, &mut optimizer, &batch, lr, &train_device)
                     .map_err(|e| TrainError::Diverged { task: e.term, epoch, step })?;
             trainable = stepped;
+            // Counted whether or not the batch had a label, so that the step number (and the
+            // learning rate that depends on it) after a resume, which starts from epochs × steps
+            // per epoch, is the uninterrupted run's.
+            global_step += 1;
             let Some(losses) = losses else { continue };
             for (sum, &value) in task_sums.iter_mut().zip(&losses.tasks) {
                 if !value.is_nan() {
@@ -275,7 +279,6 @@ pub fn train(
                 sum.1 += 1;
             }
             samples += batch.size;
-            global_step += 1;
             observer.on_step(step, &losses);
         }
         let train_seconds = started.elapsed().as_secs_f64();
