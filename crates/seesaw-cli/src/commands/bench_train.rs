@@ -292,7 +292,7 @@ fn time_training(
     for step in 0..args.warmup + steps {
         let batch = &batches[step % batches.len()];
         let start = Instant::now();
-        let (stepped, losses) = train_step(trainable, &mut optimizer, batch, 1e-3, &device)
+        let (stepped, losses) = train_step(trainable, &mut optimizer, batch, 1e-3, 0, &device)
             .map_err(|e| anyhow::anyhow!("the loss '{}' diverged at step {step}", e.term))?;
         trainable = stepped;
         if step >= args.warmup {
