@@ -11,9 +11,12 @@
 //! result lists, per task, its gradient over the shared parameters, flattened in one order, so
 //! that dot products and cosines between tasks are over the same coordinates.
 
+use std::collections::BTreeMap;
+
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
+use seesaw_data::batch::Batch;
 use seesaw_models::{ModelInput, ModelTargets, MultiTaskModel};
 
 /// Each task's loss and gradient over the shared parameters on one batch, and which parameters
@@ -142,6 +145,39 @@ pub fn auxiliary_gradient(
     let total = terms.into_iter().map(|(_, t)| t).reduce(|a, b| a + b)?;
     let grads = GradientsParams::from_grads(total.backward(), model);
     Some(layout.flatten(model, &grads))
+}
+
+/// The see-saw diagnostic: for every pair of tasks, the mean over `batches` of the cosine
+/// between their gradients on the shared parameters, keyed `"a|b"` (a before b in task order).
+/// Pairs never defined (a task without labels or with a zero gradient on every batch, or
+/// nothing shared) are absent.
+pub fn mean_gradient_cosines(
+    model: &MultiTaskModel,
+    batches: impl Iterator<Item = Batch>,
+    device: &Device,
+) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<(usize, usize), (f64, usize)> = BTreeMap::new();
+    for batch in batches {
+        let input = ModelInput::from_batch(&batch, device);
+        let targets = ModelTargets::from_batch(&batch, device);
+        for (pair, cosine) in shared_task_gradients(model, &input, &targets).cosines() {
+            if cosine.is_finite() {
+                let sum = sums.entry(pair).or_default();
+                sum.0 += cosine;
+                sum.1 += 1;
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|((a, b), (sum, n))| {
+            (pair_key(&model.tasks[a].name, &model.tasks[b].name), sum / n as f64)
+        })
+        .collect()
+}
+
+/// How a pair of tasks is named in `EpochRecord::gradient_cosines` and the compare report.
+pub fn pair_key(a: &str, b: &str) -> String {
+    format!("{a}|{b}")
 }
 
 /// Σ a_i·b_i, accumulated in f64.

@@ -29,7 +29,7 @@ use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, evaluate, score};
 use crate::history::{EpochRecord, append_jsonl};
 use crate::schedule::learning_rate;
-use crate::task_gradients::{auxiliary_gradient, shared_task_gradients};
+use crate::task_gradients::{auxiliary_gradient, mean_gradient_cosines, shared_task_gradients};
 use crate::weighting::{SplitMix64, Weighting, WeightingModule};
 
 /// Hooks for progress display; every method has a no-op default.
@@ -69,6 +69,10 @@ pub struct TrainOutcome {
 }
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// Mixed into the run's seed to draw the batches of the gradient-cosine diagnostic, so that they
+/// are not those of any training epoch (whose seeds are the run's seed mixed with the epoch).
+const COSINE_BATCH_SALT: u64 = 0xD1A6_C051_0000_0000;
 
 /// The seed of global step `step` of a run seeded with `seed`, for weightings that draw at random
 /// (PCGrad's task order): a function of the two numbers only, so a resumed run draws what an
@@ -314,6 +318,17 @@ pub fn train(
             observer.on_step(step, &losses);
         }
         let train_seconds = started.elapsed().as_secs_f64();
+        // The same few training batches after every epoch, drawn with a seed of their own: the
+        // training batch order and the weights are the same with or without this diagnostic.
+        let gradient_cosines = if config.gradient_cosine_batches > 0 {
+            let seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ COSINE_BATCH_SALT;
+            let batches = data
+                .batches(Part::Train, config.batch_size, Some(seed))
+                .take(config.gradient_cosine_batches);
+            mean_gradient_cosines(&trainable.model, batches, &train_device)
+        } else {
+            BTreeMap::new()
+        };
 
         let inference = trainable.model.valid();
         let valid = if has_validation {
@@ -339,6 +354,7 @@ pub fn train(
                 .collect(),
             auxiliary_loss: auxiliary_sums.into_iter().map(|(n, s)| (n, mean(s))).collect(),
             task_weights: task_names.iter().cloned().zip(trainable.weighting.weights()).collect(),
+            gradient_cosines,
             valid,
             score: epoch_score,
             learning_rate: lr,

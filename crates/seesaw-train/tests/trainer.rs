@@ -599,3 +599,55 @@ fn gradient_weightings_resume_exactly() {
         );
     }
 }
+
+#[test]
+fn gradient_cosines_are_logged_per_epoch_and_do_not_change_training() {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let on = TrainConfig {
+        gradient_cosine_batches: 3,
+        max_steps_per_epoch: Some(10),
+        ..train_config(2)
+    };
+    let off = TrainConfig { gradient_cosine_batches: 0, ..on.clone() };
+    let with =
+        train(&on, &model_config(), data(), Some(dir.path()), false, &mut NoObserver).unwrap();
+    let without = run(&off);
+    assert_eq!(numbers(&with.history), numbers(&without.history));
+    assert_eq!(valid_predictions(&with.model), valid_predictions(&without.model));
+    assert!(without.history.iter().all(|r| r.gradient_cosines.is_empty()));
+
+    let pairs = ["click|like", "click|watch_ratio", "like|watch_ratio"];
+    let lines = metrics_lines(dir.path());
+    assert_eq!(lines.len(), 2);
+    for record in &lines {
+        let keys: Vec<&str> = record.gradient_cosines.keys().map(String::as_str).collect();
+        assert_eq!(keys, pairs, "epoch {}", record.epoch);
+        assert!(record.gradient_cosines.values().all(|c| (-1.0..=1.0).contains(c)));
+    }
+    assert_ne!(lines[0].gradient_cosines, lines[1].gradient_cosines, "the model moved");
+
+    // A model without shared parameters has nothing to measure.
+    let single = ModelConfig {
+        architecture: Architecture::SingleTask(seesaw_models::models::SingleTaskConfig {
+            hidden: vec![8],
+        }),
+        ..model_config()
+    };
+    let config = TrainConfig { epochs: 1, max_steps_per_epoch: Some(2), ..on };
+    let outcome = train(&config, &single, data(), None, false, &mut NoObserver).unwrap();
+    assert!(outcome.history[0].gradient_cosines.is_empty());
+}
+
+#[test]
+fn a_metrics_line_from_before_gradient_cosines_still_parses() {
+    let _guard = serial();
+    let mut record = serde_json::to_value(
+        &run(&TrainConfig { epochs: 1, max_steps_per_epoch: Some(1), ..train_config(1) }).history
+            [0],
+    )
+    .unwrap();
+    record.as_object_mut().unwrap().remove("gradient_cosines");
+    let parsed: EpochRecord = serde_json::from_value(record).unwrap();
+    assert!(parsed.gradient_cosines.is_empty());
+}
