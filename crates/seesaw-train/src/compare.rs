@@ -60,6 +60,11 @@ pub struct ArchitectureSummary {
     pub significant_seesaw_pairs: Vec<seesaw_metrics::SeesawPair>,
     pub mean_train_seconds: f64,
     pub num_params: usize,
+    /// Task pair `"a|b"` → mean ± sd over seeds of the cosine between the two tasks' gradients
+    /// on the shared parameters after each run's last epoch (`EpochRecord::gradient_cosines`).
+    /// Empty for models that share no parameters, or with the diagnostic off.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gradient_cosines: BTreeMap<String, MeanSd>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -210,6 +215,7 @@ fn summarise(
             mean_train_seconds: mine.iter().map(|r| r.train_seconds).sum::<f64>()
                 / mine.len().max(1) as f64,
             num_params: mine.first().map_or(0, |r| r.num_params),
+            gradient_cosines: last_epoch_cosines(&mine)?,
         });
     }
     let single = summaries.iter().find(|s| s.architecture == SINGLE_TASK).cloned();
@@ -249,6 +255,24 @@ fn summarise(
         }
     }
     Ok(summaries)
+}
+
+/// Per task pair, the mean ± sd over runs of the cosine after each run's last epoch.
+fn last_epoch_cosines(runs: &[&RunResult]) -> Result<BTreeMap<String, MeanSd>> {
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for run in runs {
+        for (pair, &cosine) in run.history.last().map(|h| &h.gradient_cosines).into_iter().flatten()
+        {
+            values.entry(pair.clone()).or_default().push(cosine);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (pair, values) in values {
+        if let Some(mean_sd) = MeanSd::from_values(&values)? {
+            out.insert(pair, mean_sd);
+        }
+    }
+    Ok(out)
 }
 
 impl ComparisonReport {

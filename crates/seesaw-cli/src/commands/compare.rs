@@ -80,11 +80,15 @@ pub fn run(args: CompareArgs) -> Result<()> {
     }
     println!("{}", report::primary_table(&comparison));
     println!("{}", report::gains_table(&comparison));
+    if let Some(cosines) = report::cosine_table(&comparison) {
+        println!("gradient cosines between tasks after the last epoch:\n\n{cosines}");
+    }
     if let Some(best) = comparison.best_architecture() {
         println!("best architecture on the mean primary metric: {best}");
     }
     println!(
-        "wrote {}/report.md, report.json, metrics.svg, gains.svg, curves.svg, gates.svg",
+        "wrote {}/report.md, report.json, metrics.svg, gains.svg, curves.svg, gates.svg, \
+         cosines.svg",
         args.out.display()
     );
     Ok(())
