@@ -17,7 +17,11 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use seesaw_data::batch::Batch;
-use seesaw_models::{ModelInput, ModelTargets, MultiTaskModel};
+use seesaw_data::dataset::PreparedDataset;
+use seesaw_data::split::Part;
+use seesaw_models::{ModelConfig, ModelContext, ModelInput, ModelTargets, MultiTaskModel};
+
+use crate::error::Result;
 
 /// Each task's loss and gradient over the shared parameters on one batch, and which parameters
 /// those are (so that a rule such as PCGrad can write a gradient of its own back into the step).
@@ -173,6 +177,26 @@ pub fn mean_gradient_cosines(
             (pair_key(&model.tasks[a].name, &model.tasks[b].name), sum / n as f64)
         })
         .collect()
+}
+
+/// Whether the model of `config` has parameters that the losses of two tasks reach (what
+/// gradient weightings such as PCGrad and GradNorm act on, and the cosine diagnostic measures):
+/// built as training builds it (fitted state included), then checked on the first training
+/// batch that has labels of two tasks. `false` when no batch of the first few has.
+pub fn shares_parameters(config: &ModelConfig, data: &PreparedDataset) -> Result<bool> {
+    let device = Device::flex().autodiff();
+    let context = ModelContext::from_feature_map(config, &data.feature_map);
+    let mut train = data.batches(Part::Train, 1024, None);
+    let model = MultiTaskModel::fit_new(config, &context, &mut train, &device)?;
+    for batch in data.batches(Part::Train, 256, None).take(16) {
+        let input = ModelInput::from_batch(&batch, &device);
+        let targets = ModelTargets::from_batch(&batch, &device);
+        let gradients = shared_task_gradients(&model, &input, &targets);
+        if gradients.tasks.iter().flatten().count() >= 2 {
+            return Ok(gradients.dim() > 0);
+        }
+    }
+    Ok(false)
 }
 
 /// How a pair of tasks is named in `EpochRecord::gradient_cosines` and the compare report.

@@ -70,6 +70,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
         data.split.test.len(),
         tasks.join(", ")
     );
+    if !config.compare.variants.is_empty() {
+        let names: Vec<&str> = config.compare.variants.iter().map(|v| v.name.as_str()).collect();
+        eprintln!("and each architecture with shared parameters again as: {}", names.join(", "));
+    }
     let mut observer = TrainProgress::new(tasks, false);
     let comparison = compare(&config, data, best, &mut observer)?;
     report::write_json(&comparison, &args.out.join("report.json"))?;
