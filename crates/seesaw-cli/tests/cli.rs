@@ -320,6 +320,84 @@ fn compare_writes_reports_and_plots() {
 }
 
 #[test]
+fn compare_runs_weighting_variants_and_reports_gradient_cosines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_run_config(dir.path());
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap()
+            + r#"
+[compare]
+seeds = [0]
+architectures = [{ kind = "mmoe", experts = 2, expert_hidden = [16], gate_temperature = 1.0 }]
+variants = [
+    { name = "pcgrad", weighting = { kind = "pcgrad" } },
+    { name = "gradnorm", weighting = { kind = "gradnorm" } },
+    { name = "uw", weighting = { kind = "uncertainty" } },
+]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("cmp");
+    let output = seesaw()
+        .args(["compare", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let labels: Vec<&str> = report["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["architecture"].as_str().unwrap())
+        .collect();
+    // The single-task reference has no shared parameters, so no variants.
+    assert_eq!(labels, ["single_task", "mmoe", "mmoe+pcgrad", "mmoe+gradnorm", "mmoe+uw"]);
+    let runs = report["runs"].as_array().unwrap();
+    let run = |label: &str| runs.iter().find(|r| r["architecture"] == label).unwrap();
+    let weights = |label: &str| run(label)["history"][1]["task_weights"].clone();
+    assert_eq!(weights("mmoe+pcgrad")["click"], 1.0);
+    assert_ne!(weights("mmoe+gradnorm")["click"], 1.0, "GradNorm moves the weights");
+    assert_ne!(weights("mmoe+uw")["click"], 1.0, "uncertainty weights are learned");
+    assert_ne!(run("mmoe")["evaluation"], run("mmoe+pcgrad")["evaluation"]);
+
+    // Cosines per epoch in each run's history, and the last epoch's in the summaries.
+    let pairs = ["click|like", "click|watch_ratio", "like|watch_ratio"];
+    for label in &labels[1..] {
+        for record in run(label)["history"].as_array().unwrap() {
+            let cosines = record["gradient_cosines"].as_object().unwrap();
+            assert_eq!(cosines.keys().collect::<Vec<_>>(), pairs, "{label}");
+        }
+        let summary = report["summaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["architecture"] == *label)
+            .unwrap();
+        let last = &run(label)["history"][1]["gradient_cosines"];
+        for pair in pairs {
+            assert_eq!(summary["gradient_cosines"][pair]["mean"], last[pair], "{label} {pair}");
+        }
+    }
+    assert!(run("single_task")["history"][0].get("gradient_cosines").is_none());
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(markdown.contains("## Gradient cosines between tasks"), "{markdown}");
+    assert!(markdown.contains("| mmoe+gradnorm |"), "{markdown}");
+    assert!(markdown.contains("click / watch_ratio"), "{markdown}");
+    let svg = std::fs::read_to_string(out.join("cosines.svg")).unwrap();
+    assert!(svg.contains("mmoe+pcgrad") && svg.contains("like / watch_ratio"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for table in stdout.split("\n\n").filter(|t| t.starts_with('|')) {
+        let widths: Vec<usize> = table.lines().map(|l| l.matches('|').count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "ragged table:\n{table}");
+    }
+}
+
+#[test]
 fn a_model_directory_from_before_the_model_contract_is_refused_with_a_hint_to_retrain() {
     let dir = tempfile::tempdir().unwrap();
     let model = train_tiny_model(dir.path());

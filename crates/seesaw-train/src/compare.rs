@@ -18,11 +18,13 @@ use seesaw_models::models::SingleTaskConfig;
 use seesaw_models::{Architecture, ModelConfig};
 
 use crate::cmi_estimate::{CmiMatrix, PairCmiSummary, summarise_matrices};
+use crate::config::TrainConfig;
 use crate::emotion::{Demotion, EmotionMetrics, demotion, emotion_metrics};
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, metrics, predict};
 use crate::history::EpochRecord;
 use crate::run_config::RunConfig;
+use crate::task_gradients::shares_parameters;
 use crate::trainer::{TrainObserver, train};
 
 pub const SINGLE_TASK: &str = "single_task";
@@ -69,6 +71,11 @@ pub struct ArchitectureSummary {
     /// representation.
     #[serde(default)]
     pub cmi: Vec<PairCmiSummary>,
+    /// Task pair `"a|b"` → mean ± sd over seeds of the cosine between the two tasks' gradients
+    /// on the shared parameters after each run's last epoch (`EpochRecord::gradient_cosines`).
+    /// Empty for models that share no parameters, or with the diagnostic off.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gradient_cosines: BTreeMap<String, MeanSd>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,32 +122,18 @@ pub fn compare(
 ) -> Result<ComparisonReport> {
     let tasks = data.feature_map.tasks.clone();
     let part = evaluation_part(data);
-    let mut architectures = config.compare.architectures.clone();
-    if !architectures.iter().any(|a| a.name() == SINGLE_TASK) {
-        architectures
-            .insert(0, Architecture::SingleTask(SingleTaskConfig { hidden: vec![128, 64] }));
-    }
-    for (i, a) in architectures.iter().enumerate() {
-        if architectures[..i].iter().any(|b| b.label() == a.label()) {
-            return Err(TrainError::Config(format!(
-                "[compare] lists two architectures named `{}`: their results would be merged",
-                a.label()
-            )));
-        }
-    }
-    let total = architectures.len() * config.compare.seeds.len();
+    let entries = entries(config, data)?;
+    let total = entries.len() * config.compare.seeds.len();
     let device = Device::flex();
     let mut runs = Vec::new();
-    for architecture in &architectures {
+    for entry in &entries {
         for &seed in &config.compare.seeds {
-            observer.on_run_start(&architecture.label(), seed, runs.len(), total);
-            let model_config =
-                ModelConfig { architecture: architecture.clone(), ..config.model.clone() };
-            let mut train_config = config.train.clone();
+            observer.on_run_start(&entry.label, seed, runs.len(), total);
+            let mut train_config = entry.train.clone();
             train_config.seed = seed;
             let started = Instant::now();
             let outcome =
-                train(&train_config, &model_config, data, None, false, observer.trainer())?;
+                train(&train_config, &entry.model, data, None, false, observer.trainer())?;
             let train_seconds = started.elapsed().as_secs_f64();
             let rows = data.split.part(part);
             let batches = || rows.chunks(config.train.eval_batch_size).map(|r| data.batch(r));
@@ -149,7 +142,7 @@ pub fn compare(
             let result = RunResult {
                 emotion: emotion_metrics(&tasks, extras, &predictions)?,
                 demotion: demotion(&tasks, extras, config.fusion.as_ref(), &predictions)?,
-                architecture: architecture.label(),
+                architecture: entry.label.clone(),
                 seed,
                 evaluation: metrics(&tasks, &predictions)?,
                 history: outcome.history,
@@ -169,7 +162,8 @@ pub fn compare(
             runs.push(result);
         }
     }
-    let summaries = summarise(&architectures, &runs, &tasks)?;
+    let labels: Vec<String> = entries.iter().map(|e| e.label.clone()).collect();
+    let summaries = summarise(&labels, &runs, &tasks)?;
     Ok(ComparisonReport {
         evaluated_on: format!("{part:?}").to_lowercase(),
         rows_evaluated: data.split.part(part).len(),
@@ -183,8 +177,51 @@ pub fn compare(
     })
 }
 
+/// One line of the comparison: what is trained with each seed, and its label.
+struct Entry {
+    label: String,
+    model: ModelConfig,
+    train: TrainConfig,
+}
+
+/// The comparison's lines: the single-task reference (added when not listed), each listed
+/// architecture, and after each one that shares parameters between tasks its variants.
+fn entries(config: &RunConfig, data: &PreparedDataset) -> Result<Vec<Entry>> {
+    let mut architectures = config.compare.architectures.clone();
+    if !architectures.iter().any(|a| a.name() == SINGLE_TASK) {
+        architectures
+            .insert(0, Architecture::SingleTask(SingleTaskConfig { hidden: vec![128, 64] }));
+    }
+    let mut entries = Vec::new();
+    for architecture in architectures {
+        let model = ModelConfig { architecture, ..config.model.clone() };
+        let label = model.architecture.label();
+        let variants = &config.compare.variants;
+        let shared = !variants.is_empty() && shares_parameters(&model, data)?;
+        let variant_entries: Vec<Entry> = variants
+            .iter()
+            .filter(|_| shared)
+            .map(|variant| {
+                let (train, model) = variant.apply(&config.train, &model);
+                Entry { label: variant.label(&label), model, train }
+            })
+            .collect();
+        entries.push(Entry { label, model, train: config.train.clone() });
+        entries.extend(variant_entries);
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        if entries[..i].iter().any(|e| e.label == entry.label) {
+            return Err(TrainError::Config(format!(
+                "[compare] lists two architectures named `{}`: their results would be merged",
+                entry.label
+            )));
+        }
+    }
+    Ok(entries)
+}
+
 fn summarise(
-    architectures: &[Architecture],
+    labels: &[String],
     runs: &[RunResult],
     tasks: &[TaskInfo],
 ) -> Result<Vec<ArchitectureSummary>> {
@@ -201,8 +238,8 @@ fn summarise(
         "ndcg_at_3",
     ];
     let mut summaries = Vec::new();
-    for architecture in architectures {
-        let name = architecture.label();
+    for name in labels {
+        let name = name.clone();
         let mine: Vec<&RunResult> = runs.iter().filter(|r| r.architecture == name).collect();
         let mut by_task = BTreeMap::new();
         for task in tasks {
@@ -229,6 +266,7 @@ fn summarise(
             cmi: summarise_matrices(
                 &mine.iter().filter_map(|r| r.cmi.as_ref()).collect::<Vec<_>>(),
             )?,
+            gradient_cosines: last_epoch_cosines(&mine)?,
         });
     }
     let single = summaries.iter().find(|s| s.architecture == SINGLE_TASK).cloned();
@@ -268,6 +306,24 @@ fn summarise(
         }
     }
     Ok(summaries)
+}
+
+/// Per task pair, the mean ± sd over runs of the cosine after each run's last epoch.
+fn last_epoch_cosines(runs: &[&RunResult]) -> Result<BTreeMap<String, MeanSd>> {
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for run in runs {
+        for (pair, &cosine) in run.history.last().map(|h| &h.gradient_cosines).into_iter().flatten()
+        {
+            values.entry(pair.clone()).or_default().push(cosine);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (pair, values) in values {
+        if let Some(mean_sd) = MeanSd::from_values(&values)? {
+            out.insert(pair, mean_sd);
+        }
+    }
+    Ok(out)
 }
 
 impl ComparisonReport {
@@ -328,12 +384,7 @@ mod tests {
     fn a_seesaw_within_seed_noise_is_not_significant() {
         let tasks =
             vec![TaskInfo::new("a", TaskKind::Binary), TaskInfo::new("b", TaskKind::Binary)];
-        let architectures = vec![
-            Architecture::SingleTask(SingleTaskConfig { hidden: vec![] }),
-            Architecture::SharedBottom(seesaw_models::models::SharedBottomConfig {
-                hidden: vec![],
-            }),
-        ];
+        let architectures = vec!["single_task".to_string(), "shared_bottom".to_string()];
         // a improves by 0.05 (far beyond the spread); b loses 0.0001 (well within it).
         let runs = vec![
             run("single_task", 0, 0.70, 0.80),

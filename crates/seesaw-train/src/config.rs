@@ -27,6 +27,11 @@ pub struct TrainConfig {
     /// Cap on steps per epoch (for quick runs); all batches when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_steps_per_epoch: Option<usize>,
+    /// After each epoch, the cosine between every pair of tasks' gradients on the shared
+    /// parameters, averaged over this many training batches (the same ones every epoch; one
+    /// forward and backward pass per task and batch). 0 turns the diagnostic off; it never
+    /// changes the trained weights.
+    pub gradient_cosine_batches: usize,
 }
 
 impl Default for TrainConfig {
@@ -44,6 +49,7 @@ impl Default for TrainConfig {
             early_stopping: EarlyStopping::default(),
             seed: 0,
             max_steps_per_epoch: None,
+            gradient_cosine_batches: 4,
         }
     }
 }

@@ -20,8 +20,14 @@ pub struct EpochRecord {
     /// BPR, ...) over the epoch's steps.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub auxiliary_loss: BTreeMap<String, f64>,
-    /// Loss weight per task used in the epoch.
+    /// Loss weight per task used in the epoch (for GradNorm, which moves them every step: the
+    /// weights at its end).
     pub task_weights: BTreeMap<String, f64>,
+    /// The see-saw diagnostic after the epoch: for each pair of tasks `"a|b"`, the mean cosine
+    /// between their gradients on the shared parameters over `[train] gradient_cosine_batches`
+    /// training batches. Empty when it is off or the model shares no parameters between tasks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gradient_cosines: BTreeMap<String, f64>,
     pub valid: Evaluation,
     /// The early-stopping score (higher is better).
     pub score: Option<f64>,

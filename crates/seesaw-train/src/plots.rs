@@ -1,6 +1,6 @@
 //! The comparison's plots, as SVG (text is left to the viewer, so no font files are needed):
-//! per-task primary metric with the seed spread, MTL gain per task, validation curves, and gate
-//! utilisation of the gated models.
+//! per-task primary metric with the seed spread, MTL gain per task, validation curves, gate
+//! utilisation of the gated models, and the gradient cosine of each task pair per epoch.
 
 use std::path::Path;
 
@@ -48,6 +48,7 @@ pub fn write_all(report: &ComparisonReport, dir: &Path) -> Result<()> {
     curves_plot(report, &dir.join("curves.svg"))?;
     gates_plot(report, &dir.join("gates.svg"))?;
     crate::cmi_report::heatmap(report, &dir.join("cmi.svg"))?;
+    cosines_plot(report, &dir.join("cosines.svg"))?;
     Ok(())
 }
 
@@ -252,6 +253,91 @@ fn gates_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
                     )])
                     .map_err(|e| e.to_string())?;
                 start += w;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One panel per task pair: the cosine between the two tasks' gradients on the shared parameters
+/// after each epoch, one line per architecture (the mean over the seeds that reached the epoch).
+fn cosines_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
+    let pairs = crate::report::cosine_pairs(report);
+    let architectures: Vec<&str> = report
+        .summaries
+        .iter()
+        .filter(|s| !s.gradient_cosines.is_empty())
+        .map(|s| s.architecture.as_str())
+        .collect();
+    // Per architecture and pair: the mean cosine at each epoch, over the seeds that have it.
+    let curve = |architecture: &str, pair: &str| -> Vec<(f64, f64)> {
+        let mut sums: Vec<(f64, usize)> = Vec::new();
+        for run in report.runs.iter().filter(|r| r.architecture == architecture) {
+            for record in &run.history {
+                let Some(&c) = record.gradient_cosines.get(pair) else { continue };
+                if sums.len() <= record.epoch {
+                    sums.resize(record.epoch + 1, (0.0, 0));
+                }
+                sums[record.epoch].0 += c;
+                sums[record.epoch].1 += 1;
+            }
+        }
+        sums.iter()
+            .enumerate()
+            .filter(|(_, s)| s.1 > 0)
+            .map(|(e, s)| (e as f64, s.0 / s.1 as f64))
+            .collect()
+    };
+    let cols = pairs.len().clamp(1, 3);
+    let rows = pairs.len().div_ceil(cols).max(1);
+    write_svg(path, (480 * cols as u32, 300 * rows as u32), |root| {
+        let panels = root.split_evenly((rows, cols));
+        for (p, (pair, panel)) in pairs.iter().zip(panels).enumerate() {
+            let curves: Vec<Vec<(f64, f64)>> =
+                architectures.iter().map(|a| curve(a, pair)).collect();
+            let values: Vec<f64> = curves.iter().flatten().map(|p| p.1).collect();
+            let lo = values.iter().copied().fold(0.0f64, f64::min);
+            let hi = values.iter().copied().fold(0.0f64, f64::max);
+            let pad = ((hi - lo) * 0.1).max(1e-2);
+            let epochs = curves.iter().flatten().map(|p| p.0 as usize + 1).max().unwrap_or(1);
+            let mut chart = ChartBuilder::on(&panel)
+                .caption(
+                    format!("{} (gradient cosine)", pair.replace('|', " / ")),
+                    ("sans-serif", 15),
+                )
+                .margin(8)
+                .x_label_area_size(36)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0f64..(epochs.max(2) - 1) as f64, (lo - pad)..(hi + pad))
+                .map_err(|e| e.to_string())?;
+            chart.configure_mesh().x_desc("epoch").draw().map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, 0.0), ((epochs.max(2) - 1) as f64, 0.0)],
+                    BLACK.mix(0.4).stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
+            for (i, (name, line)) in architectures.iter().zip(curves).enumerate() {
+                if line.is_empty() {
+                    continue;
+                }
+                let color = PALETTE[i % PALETTE.len()];
+                let series = chart
+                    .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                    .map_err(|e| e.to_string())?;
+                if p == 0 {
+                    series.label(name.to_string()).legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+                }
+            }
+            if p == 0 {
+                chart
+                    .configure_series_labels()
+                    .border_style(BLACK)
+                    .background_style(WHITE)
+                    .draw()
+                    .map_err(|e| e.to_string())?;
             }
         }
         Ok(())

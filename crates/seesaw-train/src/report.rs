@@ -8,6 +8,7 @@ use seesaw_data::feature_map::TaskKind;
 
 use crate::compare::{ComparisonReport, primary_metric};
 use crate::error::Result;
+use crate::task_gradients::pair_key;
 
 pub fn write_json(report: &ComparisonReport, path: &Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(report).expect("a comparison report serialises");
@@ -188,7 +189,62 @@ pub fn markdown(report: &ComparisonReport) -> String {
             }
         }
     }
+    if let Some(table) = cosine_table(report) {
+        let _ = writeln!(
+            out,
+            "\n## Gradient cosines between tasks (after the last epoch)\n\nThe cosine between two \
+             tasks' gradients on the shared parameters, averaged over `gradient_cosine_batches` \
+             training batches, then mean ± sd over seeds. Below zero the two tasks pull the shared \
+             parameters apart: the mechanism of a see-saw. cosines.svg shows it per epoch.\n"
+        );
+        out.push_str(&table);
+    }
     out.push_str(&crate::cmi_report::markdown_section(report));
-    let _ = writeln!(out, "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cmi.svg.");
+    let _ = writeln!(
+        out,
+        "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cosines.svg, cmi.svg."
+    );
     out
+}
+
+/// Every pair of tasks that some architecture has a gradient cosine for, in task order.
+pub fn cosine_pairs(report: &ComparisonReport) -> Vec<String> {
+    let mut pairs = Vec::new();
+    for (i, a) in report.tasks.iter().enumerate() {
+        for b in &report.tasks[i + 1..] {
+            let key = pair_key(&a.name, &b.name);
+            if report.summaries.iter().any(|s| s.gradient_cosines.contains_key(&key)) {
+                pairs.push(key);
+            }
+        }
+    }
+    pairs
+}
+
+/// One row per architecture with shared parameters, one column per task pair: the last
+/// epoch's gradient cosine, mean ± sd over seeds. `None` when no run has any.
+pub fn cosine_table(report: &ComparisonReport) -> Option<String> {
+    let pairs = cosine_pairs(report);
+    if pairs.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    // A pair's key is "a|b"; in a table cell it reads "a / b".
+    let header: Vec<String> = pairs.iter().map(|p| p.replace('|', " / ")).collect();
+    let _ = writeln!(out, "| architecture | {} |", header.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(pairs.len()));
+    for summary in report.summaries.iter().filter(|s| !s.gradient_cosines.is_empty()) {
+        let cells: Vec<String> = pairs
+            .iter()
+            .map(|pair| match summary.gradient_cosines.get(pair) {
+                Some(m) => match m.sd {
+                    Some(sd) => format!("{:+.3} ± {:.3}", m.mean, sd),
+                    None => format!("{:+.3}", m.mean),
+                },
+                None => "–".into(),
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", summary.architecture, cells.join(" | "));
+    }
+    Some(out)
 }

@@ -29,8 +29,8 @@ use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, evaluate, score};
 use crate::history::{EpochRecord, append_jsonl};
 use crate::schedule::learning_rate;
-use crate::task_gradients::task_gradients;
-use crate::weighting::{Weighting, WeightingModule};
+use crate::task_gradients::{auxiliary_gradient, mean_gradient_cosines, shared_task_gradients};
+use crate::weighting::{SplitMix64, Weighting, WeightingModule};
 
 /// Hooks for progress display; every method has a no-op default.
 pub trait TrainObserver {
@@ -70,23 +70,46 @@ pub struct TrainOutcome {
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
-/// One optimiser step on `batch` (the run's global step `step`): forward, the model's loss terms, the weighting's total, one
-/// backward pass, one update. Returns the stepped module and the step's losses; `None` when no
-/// task of the batch has a label (no step is taken). A non-finite loss term is an error.
+/// Mixed into the run's seed to draw the batches of the gradient-cosine diagnostic, so that they
+/// are not those of any training epoch (whose seeds are the run's seed mixed with the epoch).
+const COSINE_BATCH_SALT: u64 = 0xD1A6_C051_0000_0000;
+
+/// The seed of global step `step` of a run seeded with `seed`, for weightings that draw at random
+/// (PCGrad's task order): a function of the two numbers only, so a resumed run draws what an
+/// uninterrupted one does.
+pub fn step_seed(seed: u64, step: usize) -> u64 {
+    let mut mix = SplitMix64(seed);
+    let base = mix.next_u64();
+    SplitMix64(base ^ (step as u64)).next_u64()
+}
+
+/// One optimiser step on `batch` (the run's global step `step`, which terms with a warm-up
+/// read): forward, the model's loss terms, the weighting's total, one
+/// backward pass, one update. A weighting that wants them first sees each task's gradient on the
+/// shared parameters (one more forward and backward pass per task) and may set the shared
+/// parameters' gradient itself (PCGrad); `step_seed` (see `step_seed`) is what it may draw from.
+/// Returns the stepped module and the step's losses; `None` when no task of the batch has a
+/// label (no step is taken). A non-finite loss term is an error.
 pub fn train_step(
     trainable: Trainable,
     optimizer: &mut ModuleOptimizer,
     batch: &Batch,
     step: usize,
     lr: f64,
+    step_seed: u64,
     device: &Device,
 ) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
     let mut trainable = trainable;
     let input = ModelInput::from_batch(batch, device);
     let targets = ModelTargets::from_batch(batch, device).at_step(step);
+    let mut surgery = None;
     if trainable.weighting.wants_task_gradients() {
-        let gradients = task_gradients(&trainable.model, &input, &targets);
+        let gradients = shared_task_gradients(&trainable.model, &input, &targets);
         trainable.weighting.observe_task_gradients(&gradients);
+        surgery = trainable
+            .weighting
+            .shared_gradient(&gradients, step_seed)
+            .map(|shared| (gradients, shared));
     }
     let outputs = trainable.model.forward(&input);
     let terms = trainable.model.loss(&outputs, &targets);
@@ -111,13 +134,26 @@ pub fn train_step(
     if let Some((name, _)) = values.auxiliary.iter().find(|(_, v)| !v.is_finite()) {
         return Err(NonFiniteLoss { term: name.clone() });
     }
+    let has_auxiliary = !terms.auxiliary.is_empty();
     let total = trainable.weighting.combine(&terms.tasks);
     let total = terms.auxiliary.into_iter().fold(total, |total, (_, term)| match total {
         Some(t) => Some(t + term),
         None => Some(term),
     });
     let Some(total) = total else { return Ok((trainable, None)) };
-    let grads = GradientsParams::from_grads(total.backward(), &trainable);
+    let mut grads = GradientsParams::from_grads(total.backward(), &trainable);
+    if let Some((layout, mut shared)) = surgery {
+        // The weighting set the task losses' gradient on the shared parameters; the model's
+        // auxiliary terms add theirs, as they do to the plain gradient.
+        if has_auxiliary
+            && let Some(auxiliary) = auxiliary_gradient(&trainable.model, &input, &targets, &layout)
+        {
+            for (s, a) in shared.iter_mut().zip(auxiliary) {
+                *s += a;
+            }
+        }
+        layout.replace(&trainable.model, &shared, &mut grads);
+    }
     Ok((optimizer.step(lr, trainable, grads), Some(values)))
 }
 
@@ -259,10 +295,15 @@ pub fn train(
                 global_step,
                 total_steps,
             );
+            let seed = step_seed(config.seed, global_step);
             let (stepped, losses) =
-                train_step(trainable, &mut optimizer, &batch, global_step, lr, &train_device)
+                train_step(trainable, &mut optimizer, &batch, global_step, lr, seed, &train_device)
                     .map_err(|e| TrainError::Diverged { task: e.term, epoch, step })?;
             trainable = stepped;
+            // Counted whether or not the batch had a label, so that the step number (and the
+            // learning rate and seed that depend on it) after a resume, which starts from
+            // epochs × steps per epoch, is the uninterrupted run's.
+            global_step += 1;
             let Some(losses) = losses else { continue };
             for (sum, &value) in task_sums.iter_mut().zip(&losses.tasks) {
                 if !value.is_nan() {
@@ -276,10 +317,20 @@ pub fn train(
                 sum.1 += 1;
             }
             samples += batch.size;
-            global_step += 1;
             observer.on_step(step, &losses);
         }
         let train_seconds = started.elapsed().as_secs_f64();
+        // The same few training batches after every epoch, drawn with a seed of their own: the
+        // training batch order and the weights are the same with or without this diagnostic.
+        let gradient_cosines = if config.gradient_cosine_batches > 0 {
+            let seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ COSINE_BATCH_SALT;
+            let batches = data
+                .batches(Part::Train, config.batch_size, Some(seed))
+                .take(config.gradient_cosine_batches);
+            mean_gradient_cosines(&trainable.model, batches, &train_device)
+        } else {
+            BTreeMap::new()
+        };
 
         let inference = trainable.model.valid();
         let valid = if has_validation {
@@ -305,6 +356,7 @@ pub fn train(
                 .collect(),
             auxiliary_loss: auxiliary_sums.into_iter().map(|(n, s)| (n, mean(s))).collect(),
             task_weights: task_names.iter().cloned().zip(trainable.weighting.weights()).collect(),
+            gradient_cosines,
             valid,
             score: epoch_score,
             learning_rate: lr,

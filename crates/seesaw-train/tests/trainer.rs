@@ -565,3 +565,122 @@ fn cmi_training_reproduces_and_resumes_exactly() {
         assert_eq!(valid_predictions(&resumed.model), valid_predictions(&straight.model));
     }
 }
+
+/// The gradient weightings: PCGrad (gradient surgery, a task order drawn per step) and GradNorm
+/// (weights moved every step, with the first losses remembered).
+fn gradient_weightings() -> [TaskWeighting; 2] {
+    [TaskWeighting::PcGrad, TaskWeighting::GradNorm { alpha: 1.5, lr: 0.025 }]
+}
+
+#[test]
+fn gradient_weightings_reproduce_bit_for_bit_and_change_the_run() {
+    let _guard = serial();
+    let fixed = run(&TrainConfig { max_steps_per_epoch: Some(10), ..train_config(2) });
+    for weighting in gradient_weightings() {
+        let config = TrainConfig {
+            weighting: weighting.clone(),
+            max_steps_per_epoch: Some(10),
+            ..train_config(2)
+        };
+        let first = run(&config);
+        let again = run(&config);
+        assert_same_history(&first.history, &again.history, 0);
+        assert_eq!(
+            valid_predictions(&first.model),
+            valid_predictions(&again.model),
+            "{weighting:?}"
+        );
+        assert_ne!(
+            numbers(&first.history)[1].2,
+            numbers(&fixed.history)[1].2,
+            "{weighting:?} trains like fixed weights"
+        );
+        for task in TASKS {
+            assert!(first.history[1].train_loss[task].is_finite(), "{weighting:?}");
+        }
+        if let TaskWeighting::GradNorm { .. } = weighting {
+            let w: Vec<f64> = first.history[1].task_weights.values().copied().collect();
+            assert!(w.iter().all(|&w| w > 0.0 && w != 1.0), "{w:?}");
+            assert!((w.iter().sum::<f64>() - TASKS.len() as f64).abs() < 1e-5, "{w:?}");
+        }
+    }
+}
+
+#[test]
+fn gradient_weightings_resume_exactly() {
+    let _guard = serial();
+    for weighting in gradient_weightings() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |epochs| TrainConfig {
+            weighting: weighting.clone(),
+            max_steps_per_epoch: Some(10),
+            ..train_config(epochs)
+        };
+        train(&config(1), &model_config(), data(), Some(dir.path()), false, &mut NoObserver)
+            .unwrap();
+        let resumed =
+            train(&config(2), &model_config(), data(), Some(dir.path()), true, &mut NoObserver)
+                .unwrap();
+        let straight = run(&config(2));
+        // GradNorm's weights and first losses come back from the checkpoint, PCGrad's task order
+        // from the run's seed and the step number: the epoch after the resume matches exactly.
+        assert_same_history(&resumed.history, &straight.history, 1);
+        assert_eq!(
+            valid_predictions(&resumed.model),
+            valid_predictions(&straight.model),
+            "{weighting:?}"
+        );
+    }
+}
+
+#[test]
+fn gradient_cosines_are_logged_per_epoch_and_do_not_change_training() {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let on = TrainConfig {
+        gradient_cosine_batches: 3,
+        max_steps_per_epoch: Some(10),
+        ..train_config(2)
+    };
+    let off = TrainConfig { gradient_cosine_batches: 0, ..on.clone() };
+    let with =
+        train(&on, &model_config(), data(), Some(dir.path()), false, &mut NoObserver).unwrap();
+    let without = run(&off);
+    assert_eq!(numbers(&with.history), numbers(&without.history));
+    assert_eq!(valid_predictions(&with.model), valid_predictions(&without.model));
+    assert!(without.history.iter().all(|r| r.gradient_cosines.is_empty()));
+
+    let pairs = ["click|like", "click|watch_ratio", "like|watch_ratio"];
+    let lines = metrics_lines(dir.path());
+    assert_eq!(lines.len(), 2);
+    for record in &lines {
+        let keys: Vec<&str> = record.gradient_cosines.keys().map(String::as_str).collect();
+        assert_eq!(keys, pairs, "epoch {}", record.epoch);
+        assert!(record.gradient_cosines.values().all(|c| (-1.0..=1.0).contains(c)));
+    }
+    assert_ne!(lines[0].gradient_cosines, lines[1].gradient_cosines, "the model moved");
+
+    // A model without shared parameters has nothing to measure.
+    let single = ModelConfig {
+        architecture: Architecture::SingleTask(seesaw_models::models::SingleTaskConfig {
+            hidden: vec![8],
+        }),
+        ..model_config()
+    };
+    let config = TrainConfig { epochs: 1, max_steps_per_epoch: Some(2), ..on };
+    let outcome = train(&config, &single, data(), None, false, &mut NoObserver).unwrap();
+    assert!(outcome.history[0].gradient_cosines.is_empty());
+}
+
+#[test]
+fn a_metrics_line_from_before_gradient_cosines_still_parses() {
+    let _guard = serial();
+    let mut record = serde_json::to_value(
+        &run(&TrainConfig { epochs: 1, max_steps_per_epoch: Some(1), ..train_config(1) }).history
+            [0],
+    )
+    .unwrap();
+    record.as_object_mut().unwrap().remove("gradient_cosines");
+    let parsed: EpochRecord = serde_json::from_value(record).unwrap();
+    assert!(parsed.gradient_cosines.is_empty());
+}

@@ -294,7 +294,7 @@ fn time_training(
         let batch = &batches[step % batches.len()];
         let start = Instant::now();
         let (stepped, losses) =
-            train_step(trainable, &mut optimizer, batch, step, 1e-3, &device)
+            train_step(trainable, &mut optimizer, batch, step, 1e-3, 0, &device)
                 .map_err(|e| anyhow::anyhow!("the loss '{}' diverged at step {step}", e.term))?;
         trainable = stepped;
         if step >= args.warmup {

@@ -70,6 +70,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
         data.split.test.len(),
         tasks.join(", ")
     );
+    if !config.compare.variants.is_empty() {
+        let names: Vec<&str> = config.compare.variants.iter().map(|v| v.name.as_str()).collect();
+        eprintln!("and each architecture with shared parameters again as: {}", names.join(", "));
+    }
     let mut observer = TrainProgress::new(tasks, false);
     let comparison = compare(&config, data, best, &mut observer)?;
     report::write_json(&comparison, &args.out.join("report.json"))?;
@@ -80,11 +84,15 @@ pub fn run(args: CompareArgs) -> Result<()> {
     }
     println!("{}", report::primary_table(&comparison));
     println!("{}", report::gains_table(&comparison));
+    if let Some(cosines) = report::cosine_table(&comparison) {
+        println!("gradient cosines between tasks after the last epoch:\n\n{cosines}");
+    }
     if let Some(best) = comparison.best_architecture() {
         println!("best architecture on the mean primary metric: {best}");
     }
     println!(
-        "wrote {}/report.md, report.json, metrics.svg, gains.svg, curves.svg, gates.svg",
+        "wrote {}/report.md, report.json, metrics.svg, gains.svg, curves.svg, gates.svg, \
+         cosines.svg",
         args.out.display()
     );
     Ok(())
