@@ -2,7 +2,7 @@
 """The CMI estimator against the simulator's truth, at dependence 0, 0.3 and 0.6.
 
 For each level: simulate and train configs/simulator-cmi.toml's MMoE (`seesaw train`), take the
-test day (the log's last date) as the estimation log, run `seesaw cmi --json` with both samplers,
+test day (the log's last date) as the estimation log, run `seesaw cmi --json` with both samplers and both bounds,
 and set each pair's estimate beside the true CMI of <model>/simulator/true_cmi.json. Prints a
 markdown table per level and the rank correlation / relative error per sampler; writes
 everything as JSON to <out>/cmi_study.json.
@@ -17,6 +17,10 @@ import os
 import re
 import subprocess
 import sys
+
+
+# Each estimate: the sampler, then how the critics' scores become nats.
+SAMPLERS = ["kernel/log-ratio", "variational/log-ratio", "kernel/dv", "variational/dv"]
 
 
 def ranks(values):
@@ -82,22 +86,25 @@ def main():
             w.writerow(header)
             w.writerows(r for r in rows if r[date] == last)
         level_result = {"truth": truth["pairs"], "estimates": {}}
-        for sampler in ["kernel", "variational"]:
-            out = run([args.seesaw, "cmi", "--json", "--sampler", sampler, "--model", model,
-                       "--log", test_log, "--max-rows", args.max_rows])
+        for sampler in SAMPLERS:
+            kind, bound = sampler.split("/")
+            out = run([args.seesaw, "cmi", "--json", "--sampler", kind, "--bound", bound,
+                       "--model", model, "--log", test_log, "--max-rows", args.max_rows])
             level_result["estimates"][sampler] = json.loads(out)
         results[level] = level_result
 
         true_of = {(p["a"], p["b"]): p["cmi"] for p in truth["pairs"]}
         true_of.update({(p["b"], p["a"]): p["cmi"] for p in truth["pairs"]})
         print(f"\n### dependence {level:g}\n")
-        print("| pair | true | kernel [95%] | variational [95%] |\n|---|---|---|---|")
+        print("| pair | true | " + " | ".join(f"{s} [95%]" for s in SAMPLERS) + " |")
+        print("|---|---|" + "---|" * len(SAMPLERS))
         est = level_result["estimates"]
-        for pk, pv in zip(est["kernel"]["pairs"], est["variational"]["pairs"]):
+        cell = lambda p: f"{p['cmi']:.4f} [{p['low']:.4f}, {p['high']:.4f}]"
+        for i, pk in enumerate(est[SAMPLERS[0]]["pairs"]):
             t = true_of.get((pk["a"], pk["b"]))
-            cell = lambda p: f"{p['cmi']:.4f} [{p['low']:.4f}, {p['high']:.4f}]"
-            print(f"| {pk['a']}–{pk['b']} | {t:.4f} | {cell(pk)} | {cell(pv)} |")
-        for sampler in ["kernel", "variational"]:
+            cells = " | ".join(cell(est[s]["pairs"][i]) for s in SAMPLERS)
+            print(f"| {pk['a']}–{pk['b']} | {t:.4f} | {cells} |", flush=True)
+        for sampler in SAMPLERS:
             pairs = [p for p in est[sampler]["pairs"] if (p["a"], p["b"]) in true_of]
             t = [true_of[(p["a"], p["b"])] for p in pairs]
             e = [p["cmi"] for p in pairs]
@@ -111,7 +118,7 @@ def main():
                 "max_estimate": max(e),
             }
             level_result[f"summary_{sampler}"] = summary
-            print(f"\n{sampler}: {json.dumps(summary)}")
+            print(f"\n{sampler}: {json.dumps(summary)}", flush=True)
     with open(os.path.join(args.out, "cmi_study.json"), "w") as f:
         json.dump(results, f, indent=1)
 

@@ -25,6 +25,7 @@ use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{
     CategoricalSlot, DenseSlot, FeatureSchema, FeatureSource, TaskInfo, TaskKind,
 };
+use seesaw_models::cmi::{CmiConfig, CmiUse};
 use seesaw_models::models::MmoeConfig;
 use seesaw_models::{
     Architecture, ModelConfig, ModelContext, ModelInput, MultiTaskModel, RegressionHead, to_vec,
@@ -56,8 +57,18 @@ pub struct BenchTrainArgs {
     /// Seeds the parameters and the random batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Train with `[model.cmi]` in this use (its defaults otherwise), to time the CMI term
+    /// against the plain model.
+    #[arg(long, value_enum)]
+    pub cmi: Option<CmiUseArg>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CmiUseArg {
+    JointHead,
+    Adversarial,
 }
 
 #[derive(Serialize)]
@@ -73,6 +84,9 @@ struct Timing {
 #[derive(Serialize)]
 struct Report {
     model: &'static str,
+    /// `[model.cmi]`, when timed with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cmi: Option<CmiConfig>,
     num_params: usize,
     threads_available: usize,
     training: Vec<Timing>,
@@ -82,7 +96,14 @@ struct Report {
 
 pub fn run(args: BenchTrainArgs) -> Result<()> {
     let steps = args.steps.max(1);
-    let (schema, tasks, config) = reference_mmoe();
+    let (schema, tasks, mut config) = reference_mmoe();
+    config.cmi = args.cmi.map(|use_| CmiConfig {
+        use_: match use_ {
+            CmiUseArg::JointHead => CmiUse::JointHead,
+            CmiUseArg::Adversarial => CmiUse::Adversarial,
+        },
+        ..CmiConfig::default()
+    });
     let num_params = {
         let device = Device::flex();
         MultiTaskModel::new(
@@ -108,6 +129,7 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
     let report = Report {
         model: "mmoe: ids 30000/10000/50 x 16 + 10 dense, 4 experts [128, 64], towers [32], \
                 click (binary) + watch_ratio (regression)",
+        cmi: config.cmi.clone(),
         num_params,
         threads_available: std::thread::available_parallelism().map_or(1, |n| n.get()),
         training,

@@ -11,7 +11,7 @@ use burn::tensor::Device;
 use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
 use seesaw_models::cmi::CmiSampler;
 use seesaw_models::model_dir::{self, Manifest};
-use seesaw_train::cmi_estimate::{CmiData, CmiSettings, cmi_matrix};
+use seesaw_train::cmi_estimate::{CmiBound, CmiData, CmiSettings, cmi_matrix};
 
 use super::dataset_args::write_json;
 use crate::progress;
@@ -20,6 +20,12 @@ use crate::progress;
 pub enum SamplerArg {
     Kernel,
     Variational,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BoundArg {
+    LogRatio,
+    Dv,
 }
 
 #[derive(Args, Debug)]
@@ -31,6 +37,10 @@ pub struct CmiArgs {
     /// Where the critic's negatives come from: neighbours in h, or the model's own towers.
     #[arg(long, value_enum, default_value = "kernel")]
     pub sampler: SamplerArg,
+    /// How the critics' scores become the estimate: the mean log-ratio (default), or the
+    /// difference of two Donsker–Varadhan bounds.
+    #[arg(long, value_enum, default_value = "log-ratio")]
+    pub bound: BoundArg,
     /// User attributes; default: the table recorded in the model's manifest.
     #[arg(long)]
     pub users: Option<PathBuf>,
@@ -69,6 +79,10 @@ pub fn run(args: CmiArgs) -> Result<()> {
         sampler: match args.sampler {
             SamplerArg::Kernel => CmiSampler::Kernel,
             SamplerArg::Variational => CmiSampler::Variational,
+        },
+        bound: match args.bound {
+            BoundArg::LogRatio => CmiBound::LogRatio,
+            BoundArg::Dv => CmiBound::DonskerVaradhan,
         },
         bootstrap: args.bootstrap,
         max_rows: args.max_rows,
