@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use seesaw_data::feature_map::TaskKind;
 use seesaw_models::cmi::{CmiSampler, Negatives, Neighbours};
-use seesaw_train::cmi_estimate::{CmiSettings, estimate_pair};
+use seesaw_train::cmi_estimate::{CmiBound, CmiSettings, estimate_pair};
 
 /// A joint table of two binary labels: [p00, p01, p10, p11].
 type Table = [f64; 4];
@@ -81,8 +81,12 @@ fn independent(pa: f64, pb: f64) -> Table {
 }
 
 fn estimate(c: &Constructed, sampler: CmiSampler) -> (f64, f64, f64) {
+    estimate_with(c, sampler, CmiBound::DonskerVaradhan)
+}
+
+fn estimate_with(c: &Constructed, sampler: CmiSampler, bound: CmiBound) -> (f64, f64, f64) {
     let n = c.y_a.len();
-    let settings = CmiSettings { sampler, ..CmiSettings::default() };
+    let settings = CmiSettings { sampler, bound, ..CmiSettings::default() };
     let negatives = match sampler {
         CmiSampler::Kernel => Neighbours::rbf(&c.h, n, 2, settings.neighbours, &Device::flex())
             .negatives(&c.y_b, &vec![1.0; n]),
@@ -129,8 +133,23 @@ fn labels_independent_given_h_estimate_zero() {
         let (cmi, low, high) = estimate(&c, sampler);
         eprintln!("{sampler:?}: {cmi:.4} [{low:.4}, {high:.4}]");
         assert!(
-            low <= 0.0 && cmi.abs() < 0.01 || cmi.abs() < 0.005,
+            low <= 0.0 && 0.0 <= high && cmi.abs() < 0.002,
             "{sampler:?}: {cmi:.4} [{low:.4}, {high:.4}]"
         );
     }
+}
+
+/// The log-ratio alternative finds the same dependence on this well-separated constructed data
+/// (it is on the simulator's rare labels that it goes wrong; docs/cmi-results.md).
+#[test]
+fn the_log_ratio_alternative_finds_the_known_cmi_too() {
+    let tables = [
+        [0.4, 0.1, 0.1, 0.4],
+        [0.05, 0.45, 0.35, 0.15],
+        independent(0.2, 0.7),
+        independent(0.8, 0.1),
+    ];
+    let c = bernoulli_mixture(tables, 16_000, 7);
+    let (cmi, _, _) = estimate_with(&c, CmiSampler::Kernel, CmiBound::LogRatio);
+    assert!((cmi - c.true_cmi).abs() / c.true_cmi < 0.2, "{cmi:.4} vs {:.4}", c.true_cmi);
 }

@@ -37,9 +37,9 @@ pub struct CmiArgs {
     /// Where the critic's negatives come from: neighbours in h, or the model's own towers.
     #[arg(long, value_enum, default_value = "kernel")]
     pub sampler: SamplerArg,
-    /// How the critics' scores become the estimate: the mean log-ratio (default), or the
-    /// difference of two Donsker–Varadhan bounds.
-    #[arg(long, value_enum, default_value = "log-ratio")]
+    /// How the critics' scores become the estimate: the difference of two Donsker–Varadhan
+    /// bounds (default), or the mean log-ratio.
+    #[arg(long, value_enum, default_value = "dv")]
     pub bound: BoundArg,
     /// User attributes; default: the table recorded in the model's manifest.
     #[arg(long)]
