@@ -235,30 +235,32 @@ impl CmiData {
             for i in 0..batch.size {
                 // Algorithm R: row `seen` replaces a kept row with probability max_rows / (seen + 1).
                 let slot = if data.n < max_rows {
-                    data.n += 1;
-                    data.h.extend_from_slice(&h[i * d..(i + 1) * d]);
-                    for t in 0..k {
-                        data.labels[t].push(batch.label(t)[i]);
-                        data.masks[t].push(batch.mask(t)[i]);
-                        data.predictions[t].push(predictions[t][i]);
-                    }
-                    None
+                    data.push_empty_row();
+                    Some(data.n - 1)
                 } else {
                     let j = rng.random_range(0..=seen);
                     (j < max_rows).then_some(j)
                 };
                 if let Some(j) = slot {
                     data.h[j * d..(j + 1) * d].copy_from_slice(&h[i * d..(i + 1) * d]);
-                    for t in 0..k {
+                    for (t, prediction) in predictions.iter().enumerate() {
                         data.labels[t][j] = batch.label(t)[i];
                         data.masks[t][j] = batch.mask(t)[i];
-                        data.predictions[t][j] = predictions[t][i];
+                        data.predictions[t][j] = prediction[i];
                     }
                 }
                 seen += 1;
             }
         }
         Ok(data)
+    }
+
+    /// One more row of zeros, to be filled.
+    fn push_empty_row(&mut self) {
+        self.n += 1;
+        self.h.extend(std::iter::repeat_n(0.0, self.d));
+        let columns = self.labels.iter_mut().chain(&mut self.masks).chain(&mut self.predictions);
+        columns.for_each(|column| column.push(0.0));
     }
 }
 

@@ -2,18 +2,16 @@
 //! mutual information between every pair of a trained model's tasks given its shared
 //! representation h, in nats, with a bootstrap interval (see `seesaw_train::cmi_estimate`).
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use burn::tensor::Device;
-use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
+use seesaw_data::streaming::StreamingBatches;
 use seesaw_models::cmi::CmiSampler;
-use seesaw_models::model_dir::{self, Manifest};
 use seesaw_train::cmi_estimate::{CmiBound, CmiData, CmiSettings, cmi_matrix};
 
 use super::dataset_args::write_json;
+use super::scored_log::{ScoredLog, ScoredLogArgs};
 use crate::progress;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -30,10 +28,8 @@ pub enum BoundArg {
 
 #[derive(Args, Debug)]
 pub struct CmiArgs {
-    #[arg(long)]
-    pub model: PathBuf,
-    #[arg(long)]
-    pub log: PathBuf,
+    #[command(flatten)]
+    pub scored: ScoredLogArgs,
     /// Where the critic's negatives come from: neighbours in h, or the model's own towers.
     #[arg(long, value_enum, default_value = "kernel")]
     pub sampler: SamplerArg,
@@ -41,12 +37,6 @@ pub struct CmiArgs {
     /// bounds (default), or the mean log-ratio.
     #[arg(long, value_enum, default_value = "dv")]
     pub bound: BoundArg,
-    /// User attributes; default: the table recorded in the model's manifest.
-    #[arg(long)]
-    pub users: Option<PathBuf>,
-    /// Video attributes; default: the table recorded in the model's manifest.
-    #[arg(long)]
-    pub videos: Option<PathBuf>,
     /// At most this many rows of the log (a uniform sample) are used.
     #[arg(long, default_value_t = 20_000)]
     pub max_rows: usize,
@@ -61,20 +51,12 @@ pub struct CmiArgs {
 
 pub fn run(args: CmiArgs) -> Result<()> {
     let device = Device::flex();
-    let (manifest, model): (Manifest, _) = model_dir::load(&args.model, &device)
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
-    let mut map = manifest.feature_map;
-    if let (Some(path), Some(users)) = (&args.users, map.spec.users.as_mut()) {
-        users.path = Some(path.clone());
-    }
-    if let (Some(path), Some(videos)) = (&args.videos, map.spec.videos.as_mut()) {
-        videos.path = Some(path.clone());
-    }
+    let ScoredLog { model, map, tables, .. } = args.scored.load(&device)?;
     if map.tasks.len() < 2 {
         anyhow::bail!("the model has {} task: the CMI needs two", map.tasks.len());
     }
-    let tables = EncodedSideTables::load(&map).context("loading the side tables")?;
-    let mut stream = StreamingBatches::open(&map, &tables, &args.log, 8192)?;
+    let log = &args.scored.log;
+    let mut stream = StreamingBatches::open(&map, &tables, log, 8192)?;
     let settings = CmiSettings {
         sampler: match args.sampler {
             SamplerArg::Kernel => CmiSampler::Kernel,
@@ -89,7 +71,7 @@ pub fn run(args: CmiArgs) -> Result<()> {
         seed: args.seed,
         ..CmiSettings::default()
     };
-    let spinner = progress::spinner(format!("computing h over {}", args.log.display()));
+    let spinner = progress::spinner(format!("computing h over {}", log.display()));
     let mut failure = None;
     let batches = std::iter::from_fn(|| match stream.next()? {
         Ok(batch) => Some(batch),
@@ -105,7 +87,7 @@ pub fn run(args: CmiArgs) -> Result<()> {
     }
     let data = data?;
     if data.n == 0 {
-        anyhow::bail!("{} has no scorable rows", args.log.display());
+        anyhow::bail!("{} has no scorable rows", log.display());
     }
     let pairs = data.tasks.len() * (data.tasks.len() - 1) / 2;
     let bar = progress::bar(pairs as u64, "training a critic per task pair");

@@ -16,26 +16,18 @@ use serde::Serialize;
 
 use burn::tensor::Device;
 use seesaw_data::feature_map::TaskInfo;
-use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
-use seesaw_models::model_dir::{self, Manifest};
+use seesaw_data::streaming::StreamingBatches;
 use seesaw_train::emotion::{Demotion, EmotionMetrics, demotion, emotion_metrics};
 use seesaw_train::evaluate::{Predictions, TaskMetrics, metrics, predict};
 
 use super::dataset_args::write_json;
+use super::scored_log::{ScoredLog, ScoredLogArgs};
 use crate::progress;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    #[arg(long)]
-    pub model: PathBuf,
-    #[arg(long)]
-    pub log: PathBuf,
-    /// User attributes; default: the table recorded in the model's manifest.
-    #[arg(long)]
-    pub users: Option<PathBuf>,
-    /// Video attributes; default: the table recorded in the model's manifest.
-    #[arg(long)]
-    pub videos: Option<PathBuf>,
+    #[command(flatten)]
+    pub scored: ScoredLogArgs,
     #[arg(long, default_value_t = 8192)]
     pub batch_size: usize,
     #[arg(long)]
@@ -60,21 +52,13 @@ struct EvalReport {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let device = Device::flex();
-    let (manifest, model): (Manifest, _) = model_dir::load(&args.model, &device)
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
-    let mut map = manifest.feature_map;
-    if let (Some(path), Some(users)) = (&args.users, map.spec.users.as_mut()) {
-        users.path = Some(path.clone());
-    }
-    if let (Some(path), Some(videos)) = (&args.videos, map.spec.videos.as_mut()) {
-        videos.path = Some(path.clone());
-    }
-    let tables = EncodedSideTables::load(&map).context("loading the side tables")?;
-    let mut stream = StreamingBatches::open(&map, &tables, &args.log, args.batch_size)?;
+    let ScoredLog { manifest, model, map, tables } = args.scored.load(&device)?;
+    let log = &args.scored.log;
+    let mut stream = StreamingBatches::open(&map, &tables, log, args.batch_size)?;
     if args.predictions.is_some() {
         stream.keep_row_keys();
     }
-    let spinner = progress::spinner(format!("scoring {}", args.log.display()));
+    let spinner = progress::spinner(format!("scoring {}", log.display()));
     let mut failure = None;
     let batches = std::iter::from_fn(|| match stream.next()? {
         Ok(batch) => Some(batch),

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod dataset_args;
 pub mod eval;
 pub mod inspect;
+pub mod scored_log;
 pub mod serve;
 pub mod simulate;
 pub mod train;

@@ -56,21 +56,15 @@ impl CmiModule {
         let names: Vec<String> = context.tasks.iter().map(|t| t.name.clone()).collect();
         let pairs = config.resolve_pairs(&names)?;
         let hidden = &config.critic_hidden;
-        let per_pair = |used: bool| -> Vec<PairCritic> {
-            if used {
-                pairs.iter().map(|_| PairCritic::new(h_dim, hidden, device)).collect()
-            } else {
-                Vec::new()
-            }
+        let critics = || pairs.iter().map(|_| PairCritic::new(h_dim, hidden, device)).collect();
+        let (joint_heads, critics, marginal_critics) = match config.use_ {
+            CmiUse::JointHead => (
+                pairs.iter().map(|_| Tower::new(h_dim + 1, hidden, device)).collect(),
+                Vec::new(),
+                Vec::new(),
+            ),
+            CmiUse::Adversarial => (Vec::new(), critics(), critics()),
         };
-        let adversarial = config.use_ == CmiUse::Adversarial;
-        let joint_heads = match config.use_ {
-            CmiUse::JointHead => {
-                pairs.iter().map(|_| Tower::new(h_dim + 1, hidden, device)).collect()
-            }
-            CmiUse::Adversarial => Vec::new(),
-        };
-        let (critics, marginal_critics) = (per_pair(adversarial), per_pair(adversarial));
         Ok(Self {
             joint_heads,
             critics,
@@ -97,7 +91,7 @@ impl CmiModule {
         let beta = self.config.beta * ramp;
         match self.config.use_ {
             CmiUse::JointHead => {
-                let total = self.joint_loss(&h, outputs, targets)?;
+                let total = self.joint_loss(&h, targets)?;
                 Some((JOINT_TERM.to_string(), total.mul_scalar(beta)))
             }
             CmiUse::Adversarial => {
@@ -108,12 +102,7 @@ impl CmiModule {
     }
 
     /// Σ over pairs of the masked loss of p(y_b | h, y_a) against y_b.
-    fn joint_loss(
-        &self,
-        h: &Tensor<2>,
-        _outputs: &ModelOutputs,
-        targets: &ModelTargets,
-    ) -> Option<Tensor<1>> {
+    fn joint_loss(&self, h: &Tensor<2>, targets: &ModelTargets) -> Option<Tensor<1>> {
         let mut total: Option<Tensor<1>> = None;
         for (head, &(a, b)) in self.joint_heads.iter().zip(&self.pairs) {
             let (ta, tb) = (&targets.tasks[a], &targets.tasks[b]);
