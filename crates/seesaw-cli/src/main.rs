@@ -38,6 +38,9 @@ enum Command {
     /// Look at a dataset.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Clip features for FRAME.
+    #[command(subcommand)]
+    Clips(ClipsCommand),
     /// Benchmarks (measured numbers, not pass/fail tests).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -47,6 +50,12 @@ enum Command {
 enum DataCommand {
     /// Rows read and kept, drops per reason, users, videos, label rates, vocabulary and split sizes.
     Inspect(commands::inspect::InspectArgs),
+}
+
+#[derive(Subcommand)]
+enum ClipsCommand {
+    /// Run an ONNX image network over each clip's frames and write the mean output per clip.
+    Extract(commands::clips_extract::ClipsExtractArgs),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +91,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Cmi(args) => commands::cmi::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
+        Command::Clips(ClipsCommand::Extract(args)) => commands::clips_extract::run(args),
         Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args),
         Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve::run(args),

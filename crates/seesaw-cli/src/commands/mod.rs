@@ -1,6 +1,7 @@
 pub mod bench_data;
 pub mod bench_serve;
 pub mod bench_train;
+pub mod clips_extract;
 pub mod cmi;
 pub mod compare;
 pub mod dataset_args;
