@@ -92,7 +92,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     }
     println!(
         "wrote {}/report.md, report.json, metrics.svg, gains.svg, curves.svg, gates.svg, \
-         cosines.svg",
+         cosines.svg, cmi.svg",
         args.out.display()
     );
     Ok(())
