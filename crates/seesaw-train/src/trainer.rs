@@ -195,16 +195,23 @@ pub fn train(
         (Some(loaded), Some(checkpoint)) => {
             // Only `epochs` may change, and only upwards: a run resumed with more epochs
             // continues the same run (with a decaying learning rate, the decay is stretched over
-            // the new total from the resumed step on). Any other setting would not continue it.
-            let ignoring_epochs = |c: &TrainConfig| TrainConfig { epochs: 0, ..c.clone() };
-            if ignoring_epochs(&loaded.train) != ignoring_epochs(config)
+            // the new total from the resumed step on). The gradient-cosine diagnostic may change
+            // too: it draws its own batches and never touches the weights. Any other setting
+            // would not continue the run.
+            let comparable = |c: &TrainConfig| TrainConfig {
+                epochs: 0,
+                gradient_cosine_batches: 0,
+                ..c.clone()
+            };
+            if comparable(&loaded.train) != comparable(config)
                 || config.epochs < loaded.train.epochs
                 || loaded.model != *model_config
             {
                 return Err(TrainError::Checkpoint {
                     path: checkpoint.path(crate::checkpoint::STATE_FILE),
                     message: "the checkpoint was written with other settings (only epochs may \
-                              grow on resume); start a new run directory"
+                              grow and gradient_cosine_batches change on resume); start a new run \
+                              directory"
                         .into(),
                 });
             }

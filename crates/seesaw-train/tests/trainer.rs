@@ -684,3 +684,24 @@ fn a_metrics_line_from_before_gradient_cosines_still_parses() {
     let parsed: EpochRecord = serde_json::from_value(record).unwrap();
     assert!(parsed.gradient_cosines.is_empty());
 }
+
+/// The gradient-cosine diagnostic never touches the weights, so a run may be resumed with it
+/// turned off (or on): the resumed model is the one an uninterrupted run gives.
+#[test]
+fn a_resume_may_change_the_gradient_cosine_batches() {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let on = |epochs| TrainConfig {
+        gradient_cosine_batches: 3,
+        max_steps_per_epoch: Some(10),
+        ..train_config(epochs)
+    };
+    train(&on(1), &model_config(), data(), Some(dir.path()), false, &mut NoObserver).unwrap();
+    let off = TrainConfig { gradient_cosine_batches: 0, ..on(2) };
+    let resumed =
+        train(&off, &model_config(), data(), Some(dir.path()), true, &mut NoObserver).unwrap();
+    let straight = run(&off);
+    assert_eq!(valid_predictions(&resumed.model), valid_predictions(&straight.model));
+    assert!(!resumed.history[0].gradient_cosines.is_empty());
+    assert!(resumed.history[1].gradient_cosines.is_empty());
+}
