@@ -11,7 +11,7 @@ use seesaw_models::cmi::CmiSampler;
 use seesaw_train::cmi_estimate::{CmiBound, CmiData, CmiSettings, cmi_matrix};
 
 use super::dataset_args::write_json;
-use super::scored_log::{ScoredLog, ScoredLogArgs};
+use super::scored_log::{ScoredLog, ScoredLogArgs, until_error};
 use crate::progress;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,13 +73,7 @@ pub fn run(args: CmiArgs) -> Result<()> {
     };
     let spinner = progress::spinner(format!("computing h over {}", log.display()));
     let mut failure = None;
-    let batches = std::iter::from_fn(|| match stream.next()? {
-        Ok(batch) => Some(batch),
-        Err(e) => {
-            failure = Some(e);
-            None
-        }
-    });
+    let batches = until_error(&mut stream, &mut failure);
     let data = CmiData::collect(&model, batches, settings.max_rows, settings.seed, &device);
     spinner.finish_and_clear();
     if let Some(e) = failure {

@@ -21,7 +21,7 @@ use seesaw_train::emotion::{Demotion, EmotionMetrics, demotion, emotion_metrics}
 use seesaw_train::evaluate::{Predictions, TaskMetrics, metrics, predict};
 
 use super::dataset_args::write_json;
-use super::scored_log::{ScoredLog, ScoredLogArgs};
+use super::scored_log::{ScoredLog, ScoredLogArgs, until_error};
 use crate::progress;
 
 #[derive(Args, Debug)]
@@ -60,13 +60,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let spinner = progress::spinner(format!("scoring {}", log.display()));
     let mut failure = None;
-    let batches = std::iter::from_fn(|| match stream.next()? {
-        Ok(batch) => Some(batch),
-        Err(e) => {
-            failure = Some(e);
-            None
-        }
-    });
+    let batches = until_error(&mut stream, &mut failure);
     let predictions = predict(&model, &map.tasks, batches, &device);
     spinner.finish_and_clear();
     if let Some(e) = failure {

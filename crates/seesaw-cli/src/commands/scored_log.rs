@@ -8,8 +8,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use burn::tensor::Device;
+use seesaw_data::batch::Batch;
+use seesaw_data::error::DataError;
 use seesaw_data::feature_map::FeatureMap;
-use seesaw_data::streaming::EncodedSideTables;
+use seesaw_data::streaming::{EncodedSideTables, StreamingBatches};
 use seesaw_models::MultiTaskModel;
 use seesaw_models::model_dir::{self, Manifest};
 
@@ -50,4 +52,19 @@ impl ScoredLogArgs {
         let tables = EncodedSideTables::load(&map).context("loading the side tables")?;
         Ok(ScoredLog { manifest, model, map, tables })
     }
+}
+
+/// The stream's batches until the first read error, which is left in `failure` for the caller
+/// to report once the consumer (which takes plain batches) is done.
+pub fn until_error<'a>(
+    stream: &'a mut StreamingBatches<'_>,
+    failure: &'a mut Option<DataError>,
+) -> impl Iterator<Item = Batch> + 'a {
+    std::iter::from_fn(move || match stream.next()? {
+        Ok(batch) => Some(batch),
+        Err(e) => {
+            *failure = Some(e);
+            None
+        }
+    })
 }
