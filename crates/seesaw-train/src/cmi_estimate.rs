@@ -280,7 +280,12 @@ pub fn cmi_matrix(
         for b in a + 1..k {
             let negatives = match &neighbours {
                 Some(nb) => nb.negatives(&data.labels[b], &data.masks[b]),
-                None => variational(data, b),
+                None => Negatives::from_tower(
+                    data.tasks[b].kind,
+                    &data.predictions[b],
+                    &data.labels[b],
+                    &data.masks[b],
+                ),
             };
             let rows: Vec<usize> = (0..data.n)
                 .filter(|&i| {
@@ -309,25 +314,6 @@ pub fn cmi_matrix(
     }
     CmiMatrix { rows: data.n, sampler: settings.sampler.name().to_string(), pairs }
 }
-
-/// The model's own tower b as the generator: Bernoulli(p), or the prediction plus the residuals'
-/// quantiles.
-fn variational(data: &CmiData, b: usize) -> Negatives {
-    let p = &data.predictions[b];
-    match data.tasks[b].kind {
-        TaskKind::Binary => Negatives::bernoulli(p),
-        TaskKind::Regression => {
-            let residuals: Vec<f32> = (0..data.n)
-                .filter(|&i| data.masks[b][i] > 0.0)
-                .map(|i| data.labels[b][i] - p[i])
-                .collect();
-            Negatives::residual_quantiles(p, &residuals, REGRESSION_NEGATIVES)
-        }
-    }
-}
-
-/// How many replacement values a regression task's generator gives each row.
-const REGRESSION_NEGATIVES: usize = 8;
 
 /// (estimate, low, high) for one pair over `rows`: the critics learn on one half, the estimate
 /// is taken on the other, the interval resamples that half.

@@ -8,9 +8,14 @@
 //!   (a local version of CCL-K's kernel weighting; the full (K + λI)⁻¹K is O(n³));
 //! - variational: the model's own prediction of y_b — {0, 1} with weights {1 − p, p} for a binary
 //!   task; for a regression task, the prediction plus the quantiles of the residuals
-//!   (`residual_quantiles`; `gaussian` is the parametric alternative).
+//!   (`residual_quantiles`: a Gaussian around μ, tried first, does not keep the skew and the
+//!   bounds of a target such as a watch ratio).
 
 use burn::tensor::{Device, Tensor, TensorData};
+use seesaw_data::feature_map::TaskKind;
+
+/// How many replacement values a regression task's generator gives each row.
+const REGRESSION_NEGATIVES: usize = 8;
 
 /// Per row i, `m` replacement values and their weights (summing to 1; all 0 on a row that has
 /// no usable negative, which then counts for nothing).
@@ -34,31 +39,20 @@ impl Negatives {
         Self { n, m: 2, values, weights }
     }
 
-    /// Regression y_b ~ N(μ_i, σ²), by the five-node Gauss–Hermite rule (exact for polynomials
-    /// up to degree 9).
-    pub fn gaussian(mean: &[f32], sd: f32) -> Self {
-        // Nodes x and weights w of ∫ e^{-x²} f(x) dx; y = μ + √2 σ x, weight w / √π.
-        const NODES: [f64; 5] = [
-            -2.020_182_870_456_086,
-            -0.958_572_464_613_819,
-            0.0,
-            0.958_572_464_613_819,
-            2.020_182_870_456_086,
-        ];
-        const WEIGHTS: [f64; 5] = [
-            0.019_953_242_059_046,
-            0.393_619_323_152_241,
-            0.945_308_720_482_942,
-            0.393_619_323_152_241,
-            0.019_953_242_059_046,
-        ];
-        let scale = std::f64::consts::SQRT_2 * sd as f64;
-        let norm = std::f64::consts::PI.sqrt();
-        let n = mean.len();
-        let values =
-            mean.iter().flat_map(|&mu| NODES.map(|x| (mu as f64 + scale * x) as f32)).collect();
-        let weights = (0..n).flat_map(|_| WEIGHTS.map(|w| (w / norm) as f32)).collect();
-        Self { n, m: 5, values, weights }
+    /// The variational generator, the model's own tower b: Bernoulli(p_i) for a binary task;
+    /// for a regression task the prediction plus the quantiles of the residuals of the rows
+    /// that have the label (`mask`).
+    pub fn from_tower(kind: TaskKind, prediction: &[f32], labels: &[f32], mask: &[f32]) -> Self {
+        match kind {
+            TaskKind::Binary => Self::bernoulli(prediction),
+            TaskKind::Regression => {
+                let residuals: Vec<f32> = (0..prediction.len())
+                    .filter(|&i| mask[i] > 0.0)
+                    .map(|i| labels[i] - prediction[i])
+                    .collect();
+                Self::residual_quantiles(prediction, &residuals, REGRESSION_NEGATIVES)
+            }
+        }
     }
 
     /// Regression y_b = μ_i + r, r from the empirical distribution of the residuals (its m
@@ -209,15 +203,18 @@ mod tests {
     }
 
     #[test]
-    fn variational_negatives_have_the_predicted_moments() {
+    fn variational_negatives_follow_the_tower() {
         let b = Negatives::bernoulli(&[0.25]);
         assert_eq!((b.values.clone(), b.weights.clone()), (vec![0.0, 1.0], vec![0.75, 0.25]));
-        let g = Negatives::gaussian(&[2.0], 0.5);
-        let mean: f32 = g.values.iter().zip(&g.weights).map(|(v, w)| v * w).sum();
-        let var: f32 = g.values.iter().zip(&g.weights).map(|(v, w)| w * (v - mean).powi(2)).sum();
-        let total: f32 = g.weights.iter().sum();
-        assert!(
-            (total - 1.0).abs() < 1e-6 && (mean - 2.0).abs() < 1e-5 && (var - 0.25).abs() < 1e-5
-        );
+        assert_eq!(Negatives::from_tower(TaskKind::Binary, &[0.25], &[1.0], &[1.0]), b);
+        // Residuals -50..49: the quantiles at 12.5%, 37.5%, 62.5%, 87.5% of them, added to μ.
+        let residuals: Vec<f32> = (0..100).map(|r| r as f32 - 50.0).collect();
+        let q = Negatives::residual_quantiles(&[1.0, 2.0], &residuals, 4);
+        assert_eq!(&q.values[..4], &[1.0 - 38.0, 1.0 - 13.0, 1.0 + 12.0, 1.0 + 37.0]);
+        assert_eq!((q.values[4] - q.values[0], q.weights[0]), (1.0, 0.25));
+        // Regression from the tower: residuals of the labelled rows only (not the 100).
+        let r =
+            Negatives::from_tower(TaskKind::Regression, &[0.5, 0.5], &[1.0, 100.0], &[1.0, 0.0]);
+        assert_eq!((r.m, &r.values[..2]), (8, &[1.0f32, 1.0][..]));
     }
 }

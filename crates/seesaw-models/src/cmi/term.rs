@@ -15,11 +15,8 @@ use crate::context::ModelContext;
 use crate::error::Result;
 use crate::heads::TaskHeads;
 use crate::loss::per_row_loss;
-use crate::outputs::{ModelOutputs, TaskOutput};
+use crate::outputs::ModelOutputs;
 use crate::targets::ModelTargets;
-
-/// How many replacement values a regression task's generator gives each row.
-const REGRESSION_NEGATIVES: usize = 8;
 
 /// The auxiliary term of `use = "joint_head"`.
 pub const JOINT_TERM: &str = "cmi_joint";
@@ -155,7 +152,10 @@ impl CmiModule {
             let labels_b = to_vec(tb.labels.clone());
             let negatives = match &neighbours {
                 Some(nb) => nb.negatives(&labels_b, &mask_b),
-                None => self.variational(b, &outputs.tasks[b], &labels_b, &mask_b),
+                None => {
+                    let prediction = to_vec(outputs.tasks[b].prediction().detach());
+                    Negatives::from_tower(self.kinds[b], &prediction, &labels_b, &mask_b)
+                }
             };
             let mask: Vec<f32> = (0..n)
                 .map(|i| if mask_a[i] * mask_b[i] > 0.0 && negatives.usable(i) { 1.0 } else { 0.0 })
@@ -183,28 +183,6 @@ impl CmiModule {
             });
         }
         total
-    }
-
-    /// The model's own tower b as the generator of y_b given h: Bernoulli(p_b), or the
-    /// regression prediction plus the batch's residual quantiles.
-    fn variational(
-        &self,
-        b: usize,
-        output: &TaskOutput,
-        labels: &[f32],
-        mask: &[f32],
-    ) -> Negatives {
-        let prediction = to_vec(output.prediction().detach());
-        match self.kinds[b] {
-            TaskKind::Binary => Negatives::bernoulli(&prediction),
-            TaskKind::Regression => {
-                let residuals: Vec<f32> = (0..prediction.len())
-                    .filter(|&i| mask[i] > 0.0)
-                    .map(|i| labels[i] - prediction[i])
-                    .collect();
-                Negatives::residual_quantiles(&prediction, &residuals, REGRESSION_NEGATIVES)
-            }
-        }
     }
 }
 
