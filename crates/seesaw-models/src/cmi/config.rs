@@ -24,7 +24,8 @@ pub enum CmiUse {
 pub enum CmiSampler {
     /// Labels of the batch's rows whose h is closest, RBF-weighted.
     Kernel,
-    /// The model's own tower b (Bernoulli, or a Gaussian around a regression prediction).
+    /// The model's own tower b (Bernoulli, or a regression prediction plus the residuals'
+    /// quantiles).
     Variational,
 }
 

@@ -7,8 +7,8 @@
 //!
 //! - `negatives`: for each row, a small distribution over replacement values y_b' standing for
 //!   p(y_b | h) — kernel neighbours (labels of rows whose h is close, RBF-weighted) or the
-//!   variational generator (the model's own tower b: Bernoulli for binary tasks, a Gaussian
-//!   around the prediction for regression ones);
+//!   variational generator (the model's own tower b: Bernoulli for binary tasks, the prediction
+//!   plus the residuals' quantiles for regression ones);
 //! - `critic`: the contrastive critic f(h, y_a, y_b) that tells observed triples from ones whose
 //!   y_b was replaced, and the Donsker–Varadhan estimate that turns its scores into nats;
 //! - `config`: the `[model.cmi]` table;
