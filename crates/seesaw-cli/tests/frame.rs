@@ -1,11 +1,14 @@
 //! FRAME end to end on the simulator: `seesaw train` fits the user–clip graphs (saved as the
 //! model's fitted state) and logs the clip BCE and BPR terms, `seesaw eval --json` reports
 //! watch_through like any binary task (with Recall@K and NDCG@K) and XAUC for the watch ratio,
-//! `eval --predictions` has a column per clip score, and served scores equal eval's.
+//! `eval --predictions` has a column per clip score, and served scores equal eval's; `compare`
+//! measures FRAME's clip curve against where viewers left and draws it.
 
 mod common;
 
-use common::{Server, compare_served_with_eval, eval_json, eval_predictions, log_rows, train};
+use common::{
+    Server, compare_served_with_eval, eval_json, eval_predictions, log_rows, seesaw, train,
+};
 
 fn frame_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("frame.toml");
@@ -83,4 +86,53 @@ fn frame_trains_evaluates_and_serves() {
     eprintln!("{compared} FRAME rows compared with seesaw eval; largest difference {worst:e}");
     assert_eq!(compared, 600);
     server.terminate();
+}
+
+#[test]
+fn compare_measures_and_draws_the_clip_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = frame_config(dir.path());
+    // Fewer videos, so that each has enough test-day views for the per-video curve.
+    let text = std::fs::read_to_string(&config).unwrap().replace("n_videos = 100", "n_videos = 20")
+        + "\n[compare]\nseeds = [0]\narchitectures = [{ kind = \"frame\", n_clips = 4, dim = 8, \
+           score_hidden = [16] }]\n";
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("cmp");
+    let output = seesaw()
+        .args(["compare", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    let single = runs.iter().find(|r| r["architecture"] == "single_task").unwrap();
+    assert!(single.get("clip_curve").is_none(), "a model without clip scores has no curve");
+    let curve = &runs.iter().find(|r| r["architecture"] == "frame").unwrap()["clip_curve"];
+    assert_eq!(curve["n_clips"], 4);
+    let aucs = curve["clip_auc"].as_array().unwrap();
+    assert_eq!(aucs.len(), 4);
+    assert!(aucs.iter().all(|a| (0.0..=1.0).contains(&a.as_f64().unwrap())), "{curve}");
+    assert!(curve["videos"].as_u64().unwrap() >= 4, "{curve}");
+    let examples = curve["examples"].as_array().unwrap();
+    assert_eq!(examples.len(), 4);
+    for video in examples {
+        // The observed share still watching never rises along the video; neither does the
+        // model's implied share (a product of probabilities).
+        for key in ["observed_survival", "predicted_survival"] {
+            let share: Vec<f64> =
+                video[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            assert!(share.windows(2).all(|w| w[1] <= w[0] + 1e-12), "{key}: {share:?}");
+        }
+    }
+    for key in ["continuation_correlation", "survival_correlation", "survival_mae"] {
+        assert!(curve[key].is_number(), "{key}: {curve}");
+    }
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(markdown.contains("## Clip curves") && markdown.contains("| frame | "), "{markdown}");
+    let svg = std::fs::read_to_string(out.join("clip_curve.svg")).unwrap();
+    assert!(svg.contains("share still watching"), "the plot has its legend");
 }

@@ -54,11 +54,21 @@ pub struct ExtraScore {
     /// those rules, so that evaluation scores it on the same rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supervision: Option<ConfidenceRules>,
+    /// For a clip-level score (FRAME's): the 0-based clip of the row's video it scores, as the
+    /// probability of watching through that clip. Evaluation then draws the per-video clip
+    /// curve against the observed continuation, whatever the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<usize>,
 }
 
 impl ExtraScore {
     pub fn new(name: impl Into<String>, kind: OutputKind) -> Self {
-        Self { name: name.into(), kind, supervision: None }
+        Self { name: name.into(), kind, supervision: None, clip: None }
+    }
+
+    /// The probability of watching through clip `clip` of the row's video.
+    pub fn clip(name: impl Into<String>, kind: OutputKind, clip: usize) -> Self {
+        Self { clip: Some(clip), ..Self::new(name, kind) }
     }
 }
 

@@ -17,6 +17,7 @@ use seesaw_metrics::{
 use seesaw_models::models::SingleTaskConfig;
 use seesaw_models::{Architecture, ModelConfig};
 
+use crate::clip_curve::{ClipCurve, clip_curve};
 use crate::cmi_estimate::{CmiMatrix, PairCmiSummary, summarise_matrices};
 use crate::config::TrainConfig;
 use crate::emotion::{Demotion, EmotionMetrics, demotion, emotion_metrics};
@@ -50,6 +51,9 @@ pub struct RunResult {
     /// (`[compare.cmi_matrix]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmi: Option<CmiMatrix>,
+    /// A model that scores each clip (FRAME): its clip curve against where viewers left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_curve: Option<ClipCurve>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +146,7 @@ pub fn compare(
             let result = RunResult {
                 emotion: emotion_metrics(&tasks, extras, &predictions)?,
                 demotion: demotion(&tasks, extras, config.fusion.as_ref(), &predictions)?,
+                clip_curve: clip_curve(extras, &predictions, data)?,
                 architecture: entry.label.clone(),
                 seed,
                 evaluation: metrics(&tasks, &predictions)?,
@@ -377,6 +382,7 @@ mod tests {
             emotion: None,
             demotion: None,
             cmi: None,
+            clip_curve: None,
         }
     }
 

@@ -196,6 +196,7 @@ mod tests {
                 negative_when: vec!["hate".parse().unwrap()],
                 drop_missing_tasks: false,
             }),
+            clip: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! metrics computed with seesaw-metrics' exact definitions.
 
 pub mod checkpoint;
+pub mod clip_curve;
 pub mod cmi_estimate;
 pub mod cmi_report;
 pub mod compare;

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use crate::compare::{ComparisonReport, primary_metric};
 use crate::error::{Result, TrainError};
 
-const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -49,6 +49,9 @@ pub fn write_all(report: &ComparisonReport, dir: &Path) -> Result<()> {
     gates_plot(report, &dir.join("gates.svg"))?;
     crate::cmi_report::heatmap(report, &dir.join("cmi.svg"))?;
     cosines_plot(report, &dir.join("cosines.svg"))?;
+    if report.runs.iter().any(|r| r.clip_curve.is_some()) {
+        crate::clip_curve::plot(report, &dir.join("clip_curve.svg"))?;
+    }
     Ok(())
 }
 

@@ -200,9 +200,12 @@ pub fn markdown(report: &ComparisonReport) -> String {
         out.push_str(&table);
     }
     out.push_str(&crate::cmi_report::markdown_section(report));
+    out.push_str(&crate::clip_curve::markdown_section(report));
+    let clip_plot =
+        if report.runs.iter().any(|r| r.clip_curve.is_some()) { ", clip_curve.svg" } else { "" };
     let _ = writeln!(
         out,
-        "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cosines.svg, cmi.svg."
+        "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cosines.svg, cmi.svg{clip_plot}."
     );
     out
 }

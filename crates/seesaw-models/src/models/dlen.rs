@@ -170,6 +170,7 @@ impl ArchitectureConfig for DlenConfig {
             name: EMOTION.into(),
             kind: OutputKind::Logit,
             supervision: Some(self.rules()),
+            clip: None,
         }]
     }
 }

@@ -394,7 +394,9 @@ impl ArchitectureConfig for FrameConfig {
     }
 
     fn extra_scores(&self) -> Vec<ExtraScore> {
-        (0..self.n_clips).map(|i| ExtraScore::new(format!("clip_{i}"), OutputKind::Logit)).collect()
+        (0..self.n_clips)
+            .map(|i| ExtraScore::clip(format!("clip_{i}"), OutputKind::Logit, i))
+            .collect()
     }
 
     fn init(&self, context: &ModelContext, device: &Device) -> Result<Frame> {
