@@ -257,3 +257,34 @@ fn a_reload_under_load_loses_no_request() {
         server.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn the_admin_route_takes_a_bearer_token_and_a_public_address_requires_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small_model(dir.path(), "model", 0, MMOE);
+    runtime().block_on(async {
+        // Reachable from other machines and no token: refused before anything is bound.
+        let mut public = config(&model);
+        public.addr = SocketAddr::from(([0, 0, 0, 0], 0));
+        let refused = seesaw_serve::start(public).await.err().expect("refused without a token");
+        assert!(refused.to_string().contains("admin token"), "{refused}");
+
+        let mut with_token = config(&model);
+        with_token.admin_token = Some("s3cret-token".into());
+        let server = seesaw_serve::start(with_token).await.unwrap();
+        let mut client = HttpClient::connect(server.addr).await.unwrap();
+        for bearer in [None, Some("wrong"), Some("s3cret-toke"), Some("s3cret-token-")] {
+            client.set_bearer(bearer);
+            let (status, answer) = post(&mut client, "/admin/reload", "").await;
+            assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorised")));
+        }
+        // Scoring needs no token.
+        client.set_bearer(None);
+        let valid = json!({"user_id": 1, "candidates": [{"video_id": 2}]});
+        assert_eq!(post(&mut client, "/v1/score", valid.to_string()).await.0, 200);
+        client.set_bearer(Some("s3cret-token"));
+        let (status, answer) = post(&mut client, "/admin/reload", "").await;
+        assert_eq!(status, 200, "{answer}");
+        server.shutdown().await.unwrap();
+    });
+}

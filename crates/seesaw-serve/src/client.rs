@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -58,6 +58,8 @@ pub struct HttpClient {
     sender: SendRequest<Full<Bytes>>,
     /// Sent as the `Host` header, which HTTP/1.1 requires.
     host: String,
+    /// Sent as `Authorization: Bearer …` with every request when set (the admin routes).
+    bearer: Option<String>,
 }
 
 impl HttpClient {
@@ -77,7 +79,12 @@ impl HttpClient {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(Self { sender, host: addr.to_string() })
+        Ok(Self { sender, host: addr.to_string(), bearer: None })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with the requests that follow (None: no header).
+    pub fn set_bearer(&mut self, token: Option<&str>) {
+        self.bearer = token.map(str::to_owned);
     }
 
     pub async fn post(
@@ -108,6 +115,9 @@ impl HttpClient {
         let mut builder = Request::builder().method(method).uri(path).header(HOST, &self.host);
         if let Some(content_type) = content_type {
             builder = builder.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(token) = &self.bearer {
+            builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = builder
             .body(Full::new(body))

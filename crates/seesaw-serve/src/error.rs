@@ -92,4 +92,7 @@ pub enum ServeError {
     Config { dir: PathBuf, message: String },
     #[error("{context}: {cause}")]
     Io { context: String, cause: std::io::Error },
+    /// A server setting that cannot be served as given.
+    #[error("{message}")]
+    Setting { message: String },
 }

@@ -93,6 +93,11 @@ impl TryFrom<serde_json::Value> for Id {
             serde_json::Value::String(s) if !s.is_empty() => Ok(Id(s)),
             serde_json::Value::String(_) => Err("an id must not be empty".into()),
             serde_json::Value::Number(n) if n.is_u64() || n.is_i64() => Ok(Id(n.to_string())),
+            serde_json::Value::Number(n) if n.as_f64().is_some_and(|v| v.fract() == 0.0) => {
+                Err(format!(
+                    "an id must be a string or a 64-bit integer; {n} is too large: send it as a string"
+                ))
+            }
             other => Err(format!("an id must be a string or an integer, not {}", kind_of(&other))),
         }
     }
@@ -235,6 +240,14 @@ mod tests {
         assert_eq!(request.candidates[1].video_id, Id("v9".into()));
         assert_eq!(request.candidates[1].context["tab"], ContextValue::Text("2".into()));
         assert_eq!(request.fusion.unwrap().weights["is_click"], 1.0);
+    }
+
+    #[test]
+    fn an_id_too_large_for_an_integer_is_called_that_not_fractional() {
+        let error = decoded(r#"{"user_id": 1e30, "candidates": [{"video_id": 1}]}"#).unwrap_err();
+        assert!(error.message.contains("too large") && !error.message.contains("fractional"));
+        let error = decoded(r#"{"user_id": 1.5, "candidates": [{"video_id": 1}]}"#).unwrap_err();
+        assert!(error.message.contains("fractional"), "{}", error.message);
     }
 
     #[test]

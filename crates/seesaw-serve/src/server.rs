@@ -8,8 +8,10 @@
 //! | `GET /metrics` | Prometheus (OpenMetrics) text |
 //! | `POST /admin/reload` | loads `{"model": DIR}` (or the current directory again) and swaps it in |
 //!
-//! The admin route has no authentication: bind to loopback (the default) or keep it behind a
-//! proxy that does not forward `/admin`.
+//! The admin route takes a bearer token when the server has one (`admin_token`): a request
+//! without `Authorization: Bearer <token>` is answered 401. A server bound to an address other
+//! than loopback refuses to start without a token, since anyone who reaches it could otherwise
+//! swap the model.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +33,7 @@ use tokio::sync::oneshot;
 use crate::batcher::{Batcher, BatcherConfig, BatcherWorkers};
 use crate::connections::{ConnectionLimits, LimitedListener};
 use crate::error::{ApiError, ServeError};
+use crate::http::{HttpSettings, serve_http};
 use crate::loaded_model::{LoadedModel, ModelSource};
 use crate::metrics::{self, Metrics};
 use crate::request::{self, RequestLimits};
@@ -45,6 +48,10 @@ pub struct ServeConfig {
     pub connections: ConnectionLimits,
     /// How long a request may wait for its scores before it is answered 503.
     pub request_timeout: Duration,
+    /// The bearer token `/admin/*` requires; required when `addr` is not loopback.
+    pub admin_token: Option<String>,
+    /// The request-head deadline and the shutdown grace period.
+    pub http: HttpSettings,
 }
 
 impl ServeConfig {
@@ -56,6 +63,24 @@ impl ServeConfig {
             batcher: BatcherConfig::default(),
             connections: ConnectionLimits::default(),
             request_timeout: Duration::from_secs(10),
+            admin_token: None,
+            http: HttpSettings::default(),
+        }
+    }
+
+    /// Refuses a configuration that would expose the admin route without a token, or a token
+    /// nobody could send.
+    fn check_admin_token(&self) -> Result<(), ServeError> {
+        let refuse = |message: String| Err(ServeError::Setting { message });
+        match &self.admin_token {
+            None if !self.addr.ip().is_loopback() => refuse(format!(
+                "{} is reachable from other machines, and /admin/reload would let anyone who                  reaches it swap the model: give an admin token (--admin-token or                  SEESAW_ADMIN_TOKEN), or bind to 127.0.0.1",
+                self.addr
+            )),
+            Some(token) if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) => {
+                refuse("the admin token must be non-empty printable ASCII without spaces".into())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -73,6 +98,7 @@ struct AppState {
     device: Device,
     ready: AtomicBool,
     request_timeout: Duration,
+    admin_token: Option<String>,
 }
 
 impl AppState {
@@ -103,6 +129,7 @@ pub struct RunningServer {
 
 /// Loads the model, binds the address and starts serving in the background.
 pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
+    config.check_admin_token()?;
     let device = Device::flex();
     let source = config.source.clone();
     let load_device = device.clone();
@@ -122,6 +149,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
         device,
         ready: AtomicBool::new(true),
         request_timeout: config.request_timeout,
+        admin_token: config.admin_token.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -136,12 +164,18 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
     );
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
+    let http = config.http;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        let drained = serve_http(listener, app, http, stopped).await;
+        if drained.dropped > 0 {
+            eprintln!(
+                "seesaw serve: {} connection(s) still open after the {} s grace period were \
+                 dropped",
+                drained.dropped,
+                http.shutdown_grace.as_secs_f64()
+            );
+        }
+        Ok(())
     });
     Ok(RunningServer { addr, state, stop: Some(stop), task, workers })
 }
@@ -158,7 +192,8 @@ impl RunningServer {
         reload(&self.state, dir).await
     }
 
-    /// Stops accepting connections, lets requests in flight finish, then stops the workers.
+    /// Stops accepting connections, lets requests in flight finish (for at most the shutdown
+    /// grace period), then stops the workers.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.state.ready.store(false, Ordering::SeqCst);
         if let Some(stop) = self.stop.take() {
@@ -339,8 +374,10 @@ pub struct ReloadReport {
 
 async fn admin_reload(
     State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<ReloadReport>, ApiError> {
+    authorise_admin(&state, &headers)?;
     let body = body.map_err(|rejection| body_error(rejection, state.limits.max_body_bytes))?;
     let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadRequest::default()
@@ -353,6 +390,29 @@ async fn admin_reload(
         })?
     };
     reload(&state, request.model).await.map(axum::Json)
+}
+
+/// With a token set, the request must carry `Authorization: Bearer <token>`.
+fn authorise_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &state.admin_token else { return Ok(()) };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if same_secret(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
+        _ => Err(ApiError::new(
+            401,
+            "unauthorised",
+            "the admin routes need the header `Authorization: Bearer <admin token>`",
+        )),
+    }
+}
+
+/// Compares without stopping at the first differing byte, so that the time taken does not tell
+/// an attacker how much of a guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn reload(

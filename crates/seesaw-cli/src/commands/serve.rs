@@ -11,6 +11,7 @@ use clap::Args;
 
 use seesaw_serve::batcher::BatcherConfig;
 use seesaw_serve::connections::ConnectionLimits;
+use seesaw_serve::http::HttpSettings;
 use seesaw_serve::{ModelSource, RequestLimits, ServeConfig};
 
 #[derive(Args, Debug, Clone)]
@@ -26,6 +27,11 @@ pub struct ServeArgs {
     /// Video attributes; default: the table recorded in the model's manifest.
     #[arg(long)]
     pub videos: Option<PathBuf>,
+    /// The bearer token `POST /admin/reload` requires (`Authorization: Bearer TOKEN`); required
+    /// when --addr is not loopback. Prefer the environment variable: a command line is visible
+    /// to every user of the machine.
+    #[arg(long, env = "SEESAW_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     #[command(flatten)]
     pub tuning: ServeTuning,
 }
@@ -51,8 +57,9 @@ pub struct ServeTuning {
     /// Threads running the model.
     #[arg(long, default_value_t = BatcherConfig::default().workers, value_parser = at_least_one)]
     pub workers: usize,
-    /// A request not scored within this many milliseconds is answered 503.
-    #[arg(long, default_value_t = 10_000)]
+    /// A request not scored within this many milliseconds is answered 503 (at least 1: with 0
+    /// every request would be turned away as overloaded).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
     /// Client connections open at once; further clients wait to be accepted.
     #[arg(long, default_value_t = ConnectionLimits::default().max_connections, value_parser = at_least_one)]
@@ -64,6 +71,19 @@ pub struct ServeTuning {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub idle_timeout_s: u64,
+    /// Seconds a client may take to send a request head, from its first byte to its last;
+    /// slower clients are disconnected (one byte a second would otherwise hold a connection
+    /// forever, since it is never idle).
+    #[arg(
+        long,
+        default_value_t = HttpSettings::default().header_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub header_timeout_s: u64,
+    /// Seconds the server waits at shutdown for requests in flight before it drops the
+    /// connections still open.
+    #[arg(long, default_value_t = HttpSettings::default().shutdown_grace.as_secs())]
+    pub shutdown_grace_s: u64,
 }
 
 /// A count that must be at least 1: zero workers, connections or candidates would serve nothing.
@@ -92,12 +112,17 @@ impl ServeTuning {
             max_connections: self.max_connections,
             idle_timeout: Duration::from_secs(self.idle_timeout_s),
         };
+        config.http = HttpSettings {
+            header_timeout: Duration::from_secs(self.header_timeout_s),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+        };
     }
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let source = ModelSource { dir: args.model.clone(), users: args.users, videos: args.videos };
     let mut config = ServeConfig::new(source, args.addr);
+    config.admin_token = args.admin_token;
     args.tuning.apply(&mut config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
