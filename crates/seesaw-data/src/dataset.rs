@@ -21,7 +21,7 @@ use crate::interner::Interner;
 use crate::labels::{FLAG_MISSING, FittedSkip, LabelDeriver, SKIP_TASK, flag_label};
 use crate::log::InteractionLog;
 use crate::side_table::{SideTable, SideTableStats};
-use crate::spec::DatasetSpec;
+use crate::spec::{DatasetSpec, SplitSpec};
 use crate::split::{Part, Split, split};
 use crate::vocabulary::Vocabulary;
 use crate::{filter, log::ReadStats};
@@ -86,6 +86,10 @@ pub struct PrepareReport {
     /// Feature → number of indices (the out-of-vocabulary one included) or dense width.
     pub vocabulary: BTreeMap<String, usize>,
     pub split: BTreeMap<&'static str, usize>,
+    /// Set when the rows were not split as configured (`data inspect` on a log the configured
+    /// split leaves no training rows in): why, and what was done instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_note: Option<String>,
 }
 
 /// An encoded dataset held in memory.
@@ -144,6 +148,39 @@ pub fn read_side_tables(spec: &DatasetSpec) -> Result<(Option<SideTable>, Option
     Ok((read(&spec.users, "user")?, read(&spec.videos, "video")?))
 }
 
+/// Says which split emptied training, what the log holds, and what would work.
+fn no_training_rows(log: &InteractionLog, split: &SplitSpec) -> DataError {
+    let message = match split {
+        SplitSpec::Temporal { train_end: None, valid_days, test_days, .. } => {
+            let mut days = log.day.clone();
+            days.sort_unstable();
+            days.dedup();
+            let span = match (days.first(), days.last()) {
+                (Some(first), Some(last)) if first != last => format!("{first} to {last}"),
+                (Some(day), _) => format!("{day}"),
+                _ => "no dates".into(),
+            };
+            format!(
+                "the temporal split (valid_days = {valid_days}, test_days = {test_days}) leaves no \
+                 training rows: the log holds {} day(s) ({span}) and needs at least {}; give it \
+                 more days, lower valid_days/test_days, or set [dataset.split] strategy = \
+                 \"random\"",
+                days.len(),
+                valid_days + test_days + 1
+            )
+        }
+        SplitSpec::Temporal { train_end: Some(end), .. } => {
+            let first = log.day.iter().min().copied().unwrap_or(0);
+            format!(
+                "the temporal split's train_end = {end} leaves no training rows: the log starts \
+                 on {first}"
+            )
+        }
+        other => format!("the split {other:?} leaves no training rows"),
+    };
+    DataError::NoTrainingRows { log: log.source.clone(), message }
+}
+
 /// Prepares an already-read log (from a file, or made in memory by the simulator).
 pub fn prepare_log(
     spec: &DatasetSpec,
@@ -167,7 +204,7 @@ pub fn prepare_log(
     }
     let split = split(&log, &spec.split)?;
     if split.train.is_empty() {
-        return Err(DataError::spec("the split leaves no training rows"));
+        return Err(no_training_rows(&log, &spec.split));
     }
 
     // Fit on training rows only.
@@ -325,6 +362,7 @@ pub fn prepare_log(
         ]
         .into_iter()
         .collect(),
+        split_note: None,
     };
 
     Ok(PreparedDataset {

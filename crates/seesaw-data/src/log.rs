@@ -16,7 +16,7 @@ pub use crate::labels::FLAG_MISSING;
 use crate::labels::LabelRow;
 use crate::raw_feature::{RawCell, RawFeature, retain_by};
 use crate::spec::{DatasetSpec, flag_task_name};
-use crate::table::TableReader;
+use crate::table::{DEFAULT_CHUNK_ROWS, TableReader};
 
 /// A behaviour flag column: 0 or 1, and `FLAG_MISSING` where the cell was empty.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ impl InteractionLog {
         path: &Path,
         video_durations: Option<&HashMap<String, f64>>,
     ) -> Result<Self> {
-        let reader = TableReader::open(path)?;
+        let reader = TableReader::open_with(path, spec.log.delimiter_byte()?, DEFAULT_CHUNK_ROWS)?;
         let mut ingestor = LogIngestor::new(spec, path, video_durations);
         ingestor.check_columns(reader.columns())?;
         for chunk in reader {

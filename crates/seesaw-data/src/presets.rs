@@ -86,6 +86,7 @@ fn kuairand() -> DatasetSpec {
         .map(String::from)
         .to_vec(),
         features: categorical(&["tab"]),
+        delimiter: None,
     });
     let mut user_features = kuai_user_categoricals();
     user_features.extend(
@@ -133,6 +134,7 @@ fn kuairec() -> DatasetSpec {
         watch_ratio: Some("watch_ratio".into()),
         flags: Vec::new(),
         features: Vec::new(),
+        delimiter: None,
     });
     spec.users = Some(SideTableSpec {
         path: None,
@@ -166,6 +168,7 @@ fn watch_history() -> DatasetSpec {
         watch_ratio: None,
         flags: Vec::new(),
         features: Vec::new(),
+        delimiter: None,
     });
     spec.users = Some(SideTableSpec {
         path: None,

@@ -67,6 +67,26 @@ pub struct LogSpec {
     /// Features of the impression itself (tab, hour, device, ...).
     #[serde(default)]
     pub features: Vec<FeatureSpec>,
+    /// The field delimiter of a delimited log, one ASCII character (`"\t"` for tab-separated);
+    /// default: tab for `.tsv`/`.tsv.gz`, comma otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+}
+
+impl LogSpec {
+    /// The delimiter as a byte, or an error naming what is wrong with it.
+    pub fn delimiter_byte(&self) -> crate::Result<Option<u8>> {
+        match self.delimiter.as_deref() {
+            None => Ok(None),
+            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" && d != "\r" => {
+                Ok(Some(d.as_bytes()[0]))
+            }
+            Some(d) => Err(crate::DataError::spec(format!(
+                "log.delimiter = {d:?}: give one ASCII character other than a quote or a line \
+                 break, such as \"\\t\" or \",\""
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -310,12 +330,17 @@ impl SplitSpec {
 }
 
 impl DatasetSpec {
+    /// Makes every file path absolute, relative ones taken against `base` (itself against the
+    /// working directory when relative). The spec is saved with a model, so a path relative to
+    /// the directory a model was trained in would break `eval` and `serve` run from anywhere
+    /// else.
     pub fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut Option<PathBuf>| {
-            if let Some(path) = p
-                && path.is_relative()
-            {
-                *path = base.join(&*path);
+            if let Some(path) = p {
+                let joined = base.join(&*path);
+                // `absolute` fails only on an empty path or an unreadable working directory; the
+                // joined path is then kept, and reading it names it in any error.
+                *path = std::path::absolute(&joined).unwrap_or(joined);
             }
         };
         resolve(&mut self.log.path);

@@ -71,7 +71,8 @@ impl<'a> StreamingBatches<'a> {
         log: &Path,
         batch_size: usize,
     ) -> Result<Self> {
-        let reader = TableReader::open_with_chunk_rows(log, batch_size.max(1))?;
+        let reader =
+            TableReader::open_with(log, map.spec.log.delimiter_byte()?, batch_size.max(1))?;
         LogIngestor::new(&map.spec, log, None).check_columns(reader.columns())?;
         Ok(Self {
             map,

@@ -5,9 +5,14 @@
 //! arrow-csv's typed reader: one unparsable cell must become a counted drop of one row, not a
 //! failed batch, and arrow-csv counts records rather than file lines, so its line numbers drift
 //! after a blank line or a quoted line break.
+//!
+//! Delimited text comes as it is logged: comma-separated (`.csv`), tab-separated (`.tsv`, or any
+//! file with `[log] delimiter = "\t"`), and either gzip-compressed (`.csv.gz`, `.tsv.gz`,
+//! decompressed as it is read by a pure-Rust decoder), with the same line numbers as the
+//! uncompressed file.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,17 +27,78 @@ pub const DEFAULT_CHUNK_ROWS: usize = 65_536;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableFormat {
-    Csv,
+    /// Delimited text, gzip-compressed or not.
+    Csv {
+        delimiter: u8,
+        gzip: bool,
+    },
     Parquet,
 }
 
 impl TableFormat {
-    /// Parquet for `.parquet`/`.pq`, CSV for anything else.
+    /// Parquet for `.parquet`/`.pq`; otherwise delimited text: tab-separated for `.tsv`, comma-
+    /// separated for anything else, gzip-compressed when the name ends in `.gz`.
     pub fn from_path(path: &Path) -> Self {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-            Some("parquet" | "pq") => TableFormat::Parquet,
-            _ => TableFormat::Csv,
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+        let (stem, gzip) = match name.strip_suffix(".gz") {
+            Some(stem) => (stem, true),
+            None => (name.as_str(), false),
+        };
+        let extension = stem.rsplit_once('.').map(|(_, e)| e);
+        match (extension, gzip) {
+            (Some("parquet" | "pq"), false) => TableFormat::Parquet,
+            (Some("tsv" | "tab"), _) => TableFormat::Csv { delimiter: b'\t', gzip },
+            _ => TableFormat::Csv { delimiter: b',', gzip },
         }
+    }
+}
+
+/// The longest line a delimited file may have. A longer one is not a table (`/dev/zero`, a
+/// binary file given by mistake), and reading it whole would grow memory without limit.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+
+/// The raw bytes of a delimited file: decompressed when it is gzip, with a note of whether the
+/// end of the data has been reached (which is how an unterminated last line is told apart), and
+/// a refusal of any line longer than `MAX_LINE_BYTES`.
+struct Source {
+    inner: Box<dyn Read + Send>,
+    at_end: bool,
+    since_newline: u64,
+}
+
+impl Source {
+    fn open(path: &Path, gzip: bool) -> Result<Self> {
+        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+        let inner: Box<dyn Read + Send> = if gzip {
+            // Multi-member, as `cat a.gz b.gz` and many log shippers write them.
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))
+        } else {
+            Box::new(file)
+        };
+        Ok(Self { inner, at_end: false, since_newline: 0 })
+    }
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.at_end = true;
+        }
+        self.since_newline = match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(last) => (n - last - 1) as u64,
+            None => self.since_newline + n as u64,
+        };
+        if self.since_newline > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a line longer than {} MiB: not a delimited text table",
+                    MAX_LINE_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(n)
     }
 }
 
@@ -64,25 +130,30 @@ impl TableReader {
     }
 
     pub fn open_with_chunk_rows(path: &Path, chunk_rows: usize) -> Result<Self> {
+        Self::open_with(path, None, chunk_rows)
+    }
+
+    /// `delimiter` overrides the one the file name implies (delimited text only).
+    pub fn open_with(path: &Path, delimiter: Option<u8>, chunk_rows: usize) -> Result<Self> {
         match TableFormat::from_path(path) {
-            TableFormat::Csv => Self::open_csv(path, chunk_rows),
+            TableFormat::Csv { delimiter: implied, gzip } => {
+                Self::open_csv(path, delimiter.unwrap_or(implied), gzip, chunk_rows)
+            }
             TableFormat::Parquet => Self::open_parquet(path, chunk_rows),
         }
     }
 
-    fn open_csv(path: &Path, chunk_rows: usize) -> Result<Self> {
-        let columns = read_csv_header(path)?;
+    fn open_csv(path: &Path, delimiter: u8, gzip: bool, chunk_rows: usize) -> Result<Self> {
+        let (columns, crlf) = read_csv_header(path, delimiter, gzip)?;
         let fields: Vec<Field> =
             columns.iter().map(|name| Field::new(name, DataType::Utf8, true)).collect();
-        let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let (file_len, ends_with_newline, crlf) =
-            line_endings(&mut file).map_err(|e| DataError::io(path, e))?;
         // The csv crate, not arrow-csv: it gives each record's line, so blank lines and quoted
         // newlines do not shift the line numbers in messages.
         let reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
+            .delimiter(delimiter)
+            .from_reader(BufReader::with_capacity(1 << 20, Source::open(path, gzip)?));
         Ok(Self {
             path: path.to_owned(),
             columns,
@@ -92,8 +163,6 @@ impl TableReader {
                 pending: false,
                 schema: Arc::new(Schema::new(fields)),
                 chunk_rows: chunk_rows.max(1),
-                file_len,
-                ends_with_newline,
                 crlf,
             })),
             next_line: 2,
@@ -154,14 +223,12 @@ impl Iterator for TableReader {
 
 /// CSV records read into all-text record batches, chunk by chunk.
 struct CsvChunks {
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<BufReader<Source>>,
     record: csv::ByteRecord,
     /// `record` holds a record read but not yet put into a chunk.
     pending: bool,
     schema: Arc<Schema>,
     chunk_rows: usize,
-    file_len: u64,
-    ends_with_newline: bool,
     /// The header line ends with "\r\n" (taken to hold for the whole file).
     crlf: bool,
 }
@@ -174,8 +241,10 @@ impl CsvChunks {
         let end = self.reader.position();
         let inner = self.record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
         // A record ended by "\r\n" returns before its '\n' is read (and counted); one that ends
-        // the file without a line break has none.
-        let unterminated = end.byte() == self.file_len && !self.ends_with_newline;
+        // the file without a line break has none. Only such a record makes the parser ask for
+        // input past the end of the data before returning it: a terminated one is returned at
+        // its line break.
+        let unterminated = self.reader.get_ref().get_ref().at_end;
         let terminator = u64::from(!self.crlf && !unterminated);
         let start = end.line().saturating_sub(inner + terminator);
         start.max(self.record.position().map_or(1, |p| p.line()))
@@ -246,35 +315,26 @@ impl CsvChunks {
     }
 }
 
-/// The file's length, whether it ends with a line break, and whether its first line ends with
-/// "\r\n"; leaves the file at its start.
-fn line_endings(file: &mut File) -> std::io::Result<(u64, bool, bool)> {
-    let len = file.metadata()?.len();
-    let mut last = [0u8; 1];
-    if len > 0 {
-        file.seek(SeekFrom::End(-1))?;
-        file.read_exact(&mut last)?;
-        file.seek(SeekFrom::Start(0))?;
-    }
-    let mut first_line = Vec::new();
-    BufReader::new((&mut *file).take(1 << 20)).read_until(b'\n', &mut first_line)?;
-    file.seek(SeekFrom::Start(0))?;
-    Ok((len, last[0] == b'\n', first_line.ends_with(b"\r\n")))
-}
-
 fn malformed(path: &Path, error: impl std::fmt::Display) -> DataError {
     DataError::Malformed { location: Location::file(path), message: error.to_string() }
 }
 
-/// Reads the header line with a real CSV parser (quoted names, invalid UTF-8 detected).
-fn read_csv_header(path: &Path) -> Result<Vec<String>> {
-    let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut probe = [0u8; 1];
-    if file.read(&mut probe).map_err(|e| DataError::io(path, e))? == 0 {
+/// Reads the header line with a real CSV parser (quoted names, invalid UTF-8 detected), and
+/// whether it ends with "\r\n" (taken to hold for the whole file).
+fn read_csv_header(path: &Path, delimiter: u8, gzip: bool) -> Result<(Vec<String>, bool)> {
+    let mut first_line = Vec::new();
+    BufReader::new(Source::open(path, gzip)?.take(1 << 20))
+        .read_until(b'\n', &mut first_line)
+        .map_err(|e| DataError::io(path, e))?;
+    if first_line.is_empty() {
         return Err(DataError::EmptyFile { path: path.to_owned() });
     }
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(file);
+    let crlf = first_line.ends_with(b"\r\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(Source::open(path, gzip)?);
     let mut record = csv::StringRecord::new();
     let read = reader.read_record(&mut record).map_err(|e| DataError::Malformed {
         location: Location { path: path.to_owned(), line: Some(1), column: None },
@@ -300,5 +360,5 @@ fn read_csv_header(path: &Path) -> Result<Vec<String>> {
             });
         }
     }
-    Ok(columns)
+    Ok((columns, crlf))
 }

@@ -280,9 +280,13 @@ fn quoted_newlines_do_not_shift_line_numbers() {
 
 /// Every row's line as `TableReader` reports it, with the row's first cell.
 fn table_lines(path: &Path, chunk_rows: usize) -> Vec<(u64, String)> {
+    table_lines_with(path, None, chunk_rows)
+}
+
+fn table_lines_with(path: &Path, delimiter: Option<u8>, chunk_rows: usize) -> Vec<(u64, String)> {
     use arrow_array::cast::AsArray;
     let mut lines = Vec::new();
-    for chunk in TableReader::open_with_chunk_rows(path, chunk_rows).unwrap() {
+    for chunk in TableReader::open_with(path, delimiter, chunk_rows).unwrap() {
         let chunk = chunk.unwrap();
         let first = chunk.batch.column(0).as_string::<i32>().clone();
         for r in 0..chunk.batch.num_rows() {
@@ -316,6 +320,87 @@ fn line_numbers_survive_blank_lines_crlf_quotes_and_chunking() {
     }
     // A short row after blank lines is reported on its own line.
     let path = write(&dir, "short_after_blank.csv", "a,b\n1,2\n\n\n5\n");
+    let err = TableReader::open(&path).unwrap().try_for_each(|c| c.map(|_| ()));
+    let message = err.unwrap_err().to_string();
+    assert_contains(&message, &[&path.display().to_string(), "line 5", "expected 2", "got 1"]);
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Tab-separated and gzip-compressed files (by name, or with the delimiter given) read with the
+/// same rows on the same lines as the plain CSV.
+#[test]
+fn tsv_and_gzip_logs_keep_exact_line_numbers() {
+    let dir = TempDir::new().unwrap();
+    let lf = "a,b\n\n3,x\n4,\"two\nlines\"\n\n\n\n9,y\n10,z\n\n12,\"\n\n\"\n15,end";
+    let crlf = lf.replace('\n', "\r\n");
+    for (name, text) in [
+        ("lf", lf.to_string()),
+        ("lf_terminated", format!("{lf}\n")),
+        ("lf_trailing_blank", format!("{lf}\n\n")),
+        ("crlf", crlf.clone()),
+        ("crlf_terminated", format!("{crlf}\r\n")),
+    ] {
+        let tabs = text.replace(',', "\t");
+        let files = [
+            (format!("{name}.tsv"), tabs.as_bytes().to_vec(), None),
+            (format!("{name}.csv.gz"), gzip(text.as_bytes()), None),
+            (format!("{name}.TSV.GZ"), gzip(tabs.as_bytes()), None),
+            (format!("{name}.log"), tabs.as_bytes().to_vec(), Some(b'\t')),
+        ];
+        for (file, bytes, delimiter) in files {
+            let path = write(&dir, &file, bytes);
+            for chunk_rows in [1, 3, 1000] {
+                let lines = table_lines_with(&path, delimiter, chunk_rows);
+                let firsts: Vec<u64> =
+                    lines.iter().map(|(_, cell)| cell.parse().unwrap()).collect();
+                let reported: Vec<u64> = lines.iter().map(|(line, _)| *line).collect();
+                assert_eq!(reported, firsts, "{file}, chunks of {chunk_rows}");
+                assert_eq!(firsts, vec![3, 4, 9, 10, 12, 15], "{file}");
+                let second: Vec<&str> = lines.iter().map(|(_, c)| c.as_str()).collect();
+                assert!(!second.iter().any(|c| c.contains('\t')), "{file}: split on tabs");
+            }
+        }
+    }
+    // A whole log: gzip-compressed CSV, and TSV named by `[log] delimiter`, read like the CSV.
+    let rows = rows_with(6, 4, with(4, "play_time_ms", "abc"));
+    let text = csv(&rows);
+    let plain = write(&dir, "log.csv", &text);
+    let expected = read(&spec_for(&plain), &plain).unwrap();
+    let gz = write(&dir, "log.csv.gz", gzip(text.as_bytes()));
+    let tsv = write(&dir, "log.txt", text.replace(',', "\t"));
+    let mut tsv_spec = spec_for(&tsv);
+    tsv_spec.log.delimiter = Some("\t".into());
+    for (path, spec) in [(&gz, spec_for(&gz)), (&tsv, tsv_spec.clone())] {
+        let log = read(&spec, path).unwrap();
+        assert_eq!((log.len(), &log.line), (expected.len(), &expected.line), "{}", path.display());
+        assert_eq!(log.stats.dropped.total(), 1, "{}", path.display());
+        let mut failing = spec.clone();
+        failing.cleaning.invalid_value = DropPolicy::Fail;
+        let (_, message) = read_err(&failing, path);
+        assert_contains(&message, &["line 6", "play_time_ms"]);
+    }
+    // A bad delimiter and a corrupt gzip file are refused with what is wrong.
+    tsv_spec.log.delimiter = Some("ab".into());
+    let (_, message) = match read(&tsv_spec, &tsv) {
+        Err(e) => ((), e.to_string()),
+        Ok(_) => panic!("a two-character delimiter was accepted"),
+    };
+    assert_contains(&message, &["log.delimiter", "\"ab\""]);
+    let corrupt = write(&dir, "corrupt.csv.gz", b"not gzip at all");
+    let (_, message) = read_err(&spec_for(&corrupt), &corrupt);
+    assert!(message.to_lowercase().contains("gzip") || message.contains("header"), "{message}");
+}
+
+#[test]
+fn short_row_after_blank_lines_in_a_gzip_file_is_reported_on_its_own_line() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "short_after_blank.csv.gz", gzip(b"a,b\n1,2\n\n\n5\n"));
     let err = TableReader::open(&path).unwrap().try_for_each(|c| c.map(|_| ()));
     let message = err.unwrap_err().to_string();
     assert_contains(&message, &[&path.display().to_string(), "line 5", "expected 2", "got 1"]);

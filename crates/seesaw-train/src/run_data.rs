@@ -40,6 +40,8 @@ pub fn prepare_run_data(config: &mut RunConfig, out: &Path) -> Result<RunData> {
         (Some(clips), Some(_)) => clips.path = Some(files.clip_features),
         _ => spec.clips = None,
     }
+    // The model saves these paths: absolute, so that it works from any directory.
+    spec.resolve_paths(Path::new("."));
     let data = prepare(spec)?;
     if data.report.rows_kept != data.report.rows_read {
         return Err(TrainError::Config(format!(

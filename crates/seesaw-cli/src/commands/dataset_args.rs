@@ -58,6 +58,9 @@ impl DatasetArgs {
         if spec.clips.is_some() && spec.labels.clips.is_none() {
             spec.labels.clips = Some(8);
         }
+        // Paths given on the command line are relative to the working directory; a model saves
+        // them, so make them absolute now.
+        spec.resolve_paths(Path::new("."));
         Ok(spec)
     }
 }

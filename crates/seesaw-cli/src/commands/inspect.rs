@@ -1,11 +1,16 @@
 //! `seesaw data inspect`: what a dataset holds once read, cleaned, joined, filtered and split.
+//! Inspecting needs no split: when the configured one leaves no training rows (a sample of one
+//! day's log under the default temporal split), every row is kept as training, the vocabulary is
+//! fitted on all of them, and the report says so (`split_note`).
 //!
 //! `--json` prints one object whose keys rows_read, rows_kept, dropped, users, videos and
 //! label_rates are a contract that scripts rely on; further keys may be added, never renamed.
 
 use anyhow::{Context, Result};
 use clap::Args;
+use seesaw_data::DataError;
 use seesaw_data::dataset::{PrepareReport, prepare};
+use seesaw_data::spec::SplitSpec;
 
 use super::dataset_args::{DatasetArgs, write_json};
 use crate::progress;
@@ -25,7 +30,17 @@ pub fn run(args: InspectArgs) -> Result<()> {
         "reading {}",
         spec.log.path.as_ref().expect("resolved").display()
     ));
-    let data = prepare(&spec).context("preparing the dataset")?;
+    let data = match prepare(&spec) {
+        Err(DataError::NoTrainingRows { message, .. }) => {
+            let mut whole = spec.clone();
+            whole.split = SplitSpec::Random { seed: 0, valid_fraction: 0.0, test_fraction: 0.0 };
+            let mut data = prepare(&whole).context("preparing the dataset")?;
+            data.report.split_note =
+                Some(format!("{message}. Inspected with every row as training instead."));
+            data
+        }
+        prepared => prepared.context("preparing the dataset")?,
+    };
     spinner.finish_and_clear();
     if args.json {
         write_json(&data.report)
@@ -64,6 +79,9 @@ pub fn print_report(r: &PrepareReport) {
         "split          train {}, valid {}, test {}",
         r.split["train"], r.split["valid"], r.split["test"]
     );
+    if let Some(note) = &r.split_note {
+        println!("  note         {note}");
+    }
     println!("label          kept rows   all rows read");
     for (task, rate) in &r.label_rates {
         let read = r.label_rates_read.get(task).map_or(String::new(), |v| format!("{v:.4}"));
