@@ -64,11 +64,30 @@ impl Default for SimConfig {
     }
 }
 
+/// The most users, and the most videos, a platform holds.
+pub const MAX_ENTITIES: u32 = 10_000_000;
+
+/// The most impressions one simulation writes (about 2 TB of CSV).
+pub const MAX_IMPRESSIONS: u64 = 10_000_000_000;
+
 impl SimConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(SimError::Config(format!("simulator config: {m}")));
         if self.n_users == 0 || self.n_videos == 0 {
             return bad("n_users and n_videos must be positive".into());
+        }
+        // Every user and video is held in memory with its latent vectors; beyond these the
+        // allocation would fail with a backtrace instead of this message.
+        for (name, n) in [("n_users", self.n_users), ("n_videos", self.n_videos)] {
+            if n > MAX_ENTITIES {
+                return bad(format!("{name} must be at most {MAX_ENTITIES}, got {n}"));
+            }
+        }
+        if self.n_impressions > MAX_IMPRESSIONS {
+            return bad(format!(
+                "n_impressions must be at most {MAX_IMPRESSIONS}, got {}",
+                self.n_impressions
+            ));
         }
         if self.n_days == 0 || self.n_days > 3650 {
             return bad(format!("n_days must be in 1..=3650, got {}", self.n_days));
@@ -132,6 +151,9 @@ mod tests {
             Box::new(|c| c.dependence = -0.1),
             Box::new(|c| c.dependence = f64::NAN),
             Box::new(|c| c.n_users = 0),
+            Box::new(|c| c.n_users = 4_000_000_000),
+            Box::new(|c| c.n_videos = MAX_ENTITIES + 1),
+            Box::new(|c| c.n_impressions = 1_000_000_000_000),
             Box::new(|c| c.start_date = 20220231),
             Box::new(|c| c.objectionable_share = 1.5),
             Box::new(|c| c.skip_ratio = 0.0),

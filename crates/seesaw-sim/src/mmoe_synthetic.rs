@@ -8,7 +8,6 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use tempfile::NamedTempFile;
 
 use super::normal::std_normal;
 use crate::error::{Result, SimError};
@@ -137,7 +136,7 @@ pub fn write_csv(data: &MmoeSynthetic, path: &Path) -> Result<()> {
         _ => Path::new("."),
     };
     let io = |e: std::io::Error| SimError::io(path, e);
-    let tmp = NamedTempFile::new_in(dir).map_err(io)?;
+    let tmp = crate::writer::temp_file_in(dir).map_err(io)?;
     let mut w = BufWriter::with_capacity(1 << 20, tmp);
     let d = data.input_dim;
     let header: Vec<String> =

@@ -119,7 +119,7 @@ struct AtomicCsv {
 impl AtomicCsv {
     fn create(dir: &Path, name: &str, header: &[&str]) -> Result<Self> {
         let path = dir.join(name);
-        let tmp = NamedTempFile::new_in(dir).map_err(|e| SimError::io(&path, e))?;
+        let tmp = temp_file_in(dir).map_err(|e| SimError::io(&path, e))?;
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(BufWriter::with_capacity(1 << 20, tmp));
@@ -154,6 +154,51 @@ impl AtomicCsv {
     }
 }
 
+/// Bytes the log and truth files take per impression (measured: 72 + 141 at the defaults),
+/// rounded up.
+const BYTES_PER_IMPRESSION: u64 = 230;
+
+/// Refuses to start a simulation whose files would not fit on the disk, rather than writing
+/// until the disk is full.
+fn check_free_space(out_dir: &Path, n_impressions: u64) -> Result<()> {
+    let Some(free) = free_bytes(out_dir) else { return Ok(()) };
+    let needed = n_impressions.saturating_mul(BYTES_PER_IMPRESSION);
+    if needed > free {
+        let gb = |b: u64| b as f64 / 1e9;
+        return Err(SimError::Config(format!(
+            "{} impressions take about {:.1} GB, and {} has {:.1} GB free: simulate fewer, or \
+             write elsewhere",
+            n_impressions,
+            gb(needed),
+            out_dir.display(),
+            gb(free)
+        )));
+    }
+    Ok(())
+}
+
+/// Free bytes on the file system holding `dir`, for an unprivileged writer; None where unknown.
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a valid C string and `stats` a buffer of the right type; statvfs only
+    // writes into it, and its contents are read only when the call succeeds.
+    let stats = unsafe {
+        if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stats.assume_init()
+    };
+    Some((stats.f_bavail as u64).saturating_mul(stats.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
+}
+
 /// [`write_kuairand_with_progress`] without a progress callback.
 pub fn write_kuairand(platform: &Platform, out_dir: &Path) -> Result<SimFiles> {
     write_kuairand_with_progress(platform, out_dir, |_| {})
@@ -167,6 +212,7 @@ pub fn write_kuairand_with_progress(
     mut progress: impl FnMut(u64),
 ) -> Result<SimFiles> {
     std::fs::create_dir_all(out_dir).map_err(|e| SimError::io(out_dir, e))?;
+    check_free_space(out_dir, platform.config().n_impressions)?;
     let world = platform.world();
 
     // Side tables.
@@ -298,10 +344,20 @@ pub fn write_kuairand_with_progress(
     })
 }
 
+/// A temporary file in `dir` with the mode of any other output (0666 less the umask), not
+/// tempfile's private 0600, since it is renamed into place as the output. (seesaw-data's
+/// `atomic` does the same; the simulator does not depend on seesaw-data.)
+pub(crate) fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(dir)
+}
+
 /// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
 fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = NamedTempFile::new_in(dir).map_err(|e| SimError::io(path, e))?;
+    let mut tmp = temp_file_in(dir).map_err(|e| SimError::io(path, e))?;
     let json = serde_json::to_vec_pretty(value)
         .map_err(|e| SimError::Json { path: path.to_path_buf(), message: e.to_string() })?;
     tmp.write_all(&json).map_err(|e| SimError::io(path, e))?;
@@ -322,6 +378,18 @@ mod tests {
 
     fn lines(path: &Path) -> Vec<String> {
         std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_simulation_larger_than_the_free_disk_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let free = free_bytes(dir.path()).expect("statvfs answers on unix");
+        let too_many = free / BYTES_PER_IMPRESSION + 1_000_000;
+        let message = check_free_space(dir.path(), too_many).unwrap_err().to_string();
+        assert!(message.contains("GB free") && message.contains("simulate fewer"), "{message}");
+        check_free_space(dir.path(), 1000).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was written");
     }
 
     #[test]
