@@ -414,3 +414,231 @@ fn a_model_directory_from_before_the_model_contract_is_refused_with_a_hint_to_re
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("manifest version 1") && stderr.contains("retrain"), "{stderr}");
 }
+
+/// Every file and folder a run writes is as readable as the umask allows (0644 and 0755 under
+/// umask 022), never tempfile's private 0600 and 0700.
+#[cfg(unix)]
+#[test]
+fn written_files_respect_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small_run_config(dir.path(), "umask", r#"["click"]"#, 0, common::MMOE, 1);
+    let model = dir.path().join("model");
+    let output = std::process::Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_seesaw"))
+        .args(["train", "--json", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut checked = 0;
+    let mut stack = vec![model];
+    while let Some(path) = stack.pop() {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        if path.is_dir() {
+            assert_eq!(mode, 0o755, "{}", path.display());
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o644, "{}", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked > 8, "the model, its simulator files and its checkpoint: {checked}");
+}
+
+/// A sample of one day's log: inspect reads it whole (the default temporal split would leave no
+/// training rows) and says so; train refuses it naming the file, the days it holds, and a way out.
+#[test]
+fn inspecting_one_day_needs_no_split_and_training_on_it_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = seesaw()
+        .args(["simulate", "--impressions", "3000", "--users", "50", "--videos", "40", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let full = std::fs::read_to_string(dir.path().join("log_standard_sim.csv")).unwrap();
+    let mut lines = full.lines();
+    let header = lines.next().unwrap();
+    let date = header.split(',').position(|c| c == "date").expect("a date column");
+    let rows: Vec<&str> = lines.collect();
+    let first_day = rows[0].split(',').nth(date).unwrap().to_owned();
+    let day: Vec<&str> =
+        rows.iter().copied().filter(|r| r.split(',').nth(date) == Some(&first_day)).collect();
+    assert!(day.len() > 50 && day.len() < rows.len(), "{} of {}", day.len(), rows.len());
+    let one_day = dir.path().join("one_day.csv");
+    std::fs::write(&one_day, format!("{header}\n{}\n", day.join("\n"))).unwrap();
+
+    let output = seesaw()
+        .args(["data", "inspect", "--json", "--log"])
+        .arg(&one_day)
+        .args(["--users"])
+        .arg(dir.path().join("user_features_sim.csv"))
+        .args(["--videos"])
+        .arg(dir.path().join("video_features_sim.csv"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["rows_read"], day.len());
+    assert_eq!(report["split"]["train"], report["rows_kept"]);
+    let note = report["split_note"].as_str().unwrap();
+    assert!(note.contains("holds 1 day(s)") && note.contains(&first_day), "{note}");
+
+    let config = dir.path().join("one_day.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dataset]\npreset = \"kuairand\"\n[dataset.log]\npath = {:?}\n[dataset.users]\npath = {:?}\n\
+             [dataset.videos]\npath = {:?}\n[dataset.split]\nstrategy = \"temporal\"\nvalid_days = 1\n\
+             test_days = 1\n[model]\narchitecture = {}\n",
+            one_day.display().to_string(),
+            dir.path().join("user_features_sim.csv").display().to_string(),
+            dir.path().join("video_features_sim.csv").display().to_string(),
+            common::MMOE
+        ),
+    )
+    .unwrap();
+    let output = seesaw()
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path().join("model"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in
+        ["one_day.csv", "leaves no training rows", "needs at least 3", "strategy = \"random\""]
+    {
+        assert!(stderr.contains(needle), "{needle} not in {stderr}");
+    }
+}
+
+/// A model trained from a relative `--config` (whose data paths are relative to it) and a
+/// relative `--out` is evaluated from another directory: the manifest holds absolute paths.
+#[test]
+fn a_model_trained_with_relative_paths_works_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let output = seesaw()
+        .args(["simulate", "--impressions", "3000", "--users", "60", "--videos", "40", "--out"])
+        .arg(root.join("data"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::create_dir(root.join("configs")).unwrap();
+    std::fs::write(
+        root.join("configs/relative.toml"),
+        format!(
+            "[dataset]\npreset = \"kuairand\"\n[dataset.log]\npath = \"../data/log_standard_sim.csv\"\n\
+             [dataset.users]\npath = \"../data/user_features_sim.csv\"\n\
+             [dataset.videos]\npath = \"../data/video_features_sim.csv\"\n\
+             [dataset.labels]\ntasks = [\"click\"]\n\
+             [dataset.split]\nstrategy = \"random\"\nvalid_fraction = 0.2\n\
+             [model]\nembedding_dim = 4\narchitecture = {}\n[train]\nepochs = 1\n",
+            common::MMOE
+        ),
+    )
+    .unwrap();
+    let output = seesaw()
+        .current_dir(root)
+        .args(["train", "--config", "configs/relative.toml", "--out", "models/relative"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let output = seesaw()
+        .current_dir(&elsewhere)
+        .args(["eval", "--json", "--model", "../models/relative", "--log"])
+        .arg("../data/log_standard_sim.csv")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["rows"], 3000);
+}
+
+/// eval says what cleaning dropped (JSON and stderr) and refuses a log it can score nothing of.
+#[test]
+fn eval_reports_dropped_rows_and_refuses_to_score_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::train_small_model(dir.path(), "model", 0, common::MMOE);
+    let log = std::fs::read_to_string(model.join("simulator/log_standard_sim.csv")).unwrap();
+    let mut lines = log.lines();
+    let header = lines.next().unwrap();
+    let columns: Vec<&str> = header.split(',').collect();
+    let play = columns.iter().position(|c| *c == "play_time_ms").unwrap();
+    let duration = columns.iter().position(|c| *c == "duration_ms").unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let edit = |row: &str, column: usize, value: &str| -> String {
+        let mut cells: Vec<&str> = row.split(',').collect();
+        cells[column] = value;
+        cells.join(",")
+    };
+    let some_nan: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| if i < 30 { edit(r, play, "NaN") } else { r.to_string() })
+        .collect();
+    let nan_log = dir.path().join("some_nan.csv");
+    std::fs::write(&nan_log, format!("{header}\n{}\n", some_nan.join("\n"))).unwrap();
+    let output = seesaw()
+        .args(["eval", "--json", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&nan_log)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["rows_read"], rows.len());
+    assert_eq!(report["rows"], rows.len() - 30);
+    assert_eq!(report["dropped"]["invalid_value"], 30, "{report}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("30 of") && stderr.contains("invalid_value: 30"), "{stderr}");
+
+    let all_dropped: Vec<String> = rows.iter().map(|r| edit(r, duration, "0")).collect();
+    let empty_log = dir.path().join("all_dropped.csv");
+    std::fs::write(&empty_log, format!("{header}\n{}\n", all_dropped.join("\n"))).unwrap();
+    let output = seesaw()
+        .args(["eval", "--json", "--model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&empty_log)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "scoring nothing must fail");
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in ["all_dropped.csv", "no row left to score", "duration_not_positive"] {
+        assert!(stderr.contains(needle), "{needle} not in {stderr}");
+    }
+}
+
+/// Sizes nobody would mean are refused before anything grows: a log with no line breaks
+/// (`/dev/zero`), a simulation of more impressions or users than the limits.
+#[cfg(unix)]
+#[test]
+fn endless_lines_and_impossible_sizes_are_refused_with_the_limit_named() {
+    let output = seesaw().args(["data", "inspect", "--log", "/dev/zero"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/dev/zero") && stderr.contains("longer than 64 MiB"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, needle) in [
+        ("--impressions", "1000000000000", "n_impressions must be at most"),
+        ("--users", "4000000000", "n_users must be at most"),
+    ] {
+        let output =
+            seesaw().args(["simulate", flag, value, "--out"]).arg(dir.path()).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle) && !stderr.contains("panicked"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was written");
+}

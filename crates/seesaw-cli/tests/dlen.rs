@@ -33,7 +33,7 @@ fn a_dlen_model_trains_reports_its_emotion_and_serves_it_as_eval_scores_it() {
         k.sort();
         k
     };
-    assert_eq!(keys(&report), ["demotion", "emotion", "rows", "tasks"]);
+    assert_eq!(keys(&report), ["demotion", "dropped", "emotion", "rows", "rows_read", "tasks"]);
     assert_eq!(keys(&report["emotion"]), ["auc_confident", "auc_like_vs_hate"]);
     assert_eq!(
         keys(&report["demotion"]),

@@ -1,10 +1,39 @@
 //! Writes that never leave a half-written file: write to a temporary file in the target's
 //! directory, flush it to disk, then rename it over the target.
+//!
+//! The temporary files and folders are created with the modes any other tool's output gets
+//! (0666 and 0777, less the umask), not tempfile's private defaults (0600 and 0700): the file is
+//! renamed into place, so its mode is the output's, and a report or model unreadable to
+//! colleagues on a shared machine is a fault.
 
 use std::io::Write;
 use std::path::Path;
 
+use tempfile::{NamedTempFile, TempDir};
+
 use crate::error::{DataError, Result};
+
+/// A temporary file in `dir`, to be renamed over an output there.
+pub fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
+    builder(0o666).tempfile_in(dir)
+}
+
+/// A temporary folder in `dir` named `prefix…`, to be renamed over an output folder there.
+pub fn temp_dir_in(dir: &Path, prefix: &str) -> std::io::Result<TempDir> {
+    builder(0o777).prefix(prefix).tempdir_in(dir)
+}
+
+fn builder(#[allow(unused_variables)] mode: u32) -> tempfile::Builder<'static, 'static> {
+    #[allow(unused_mut)]
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The mode is applied at creation, so the umask still narrows it.
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    builder
+}
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     write_with(path, |file| file.write_all(bytes))
@@ -20,7 +49,7 @@ pub fn write_with(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(path, e))?;
+    let mut temp = temp_file_in(dir).map_err(|e| DataError::io(path, e))?;
     fill(temp.as_file_mut())
         .and_then(|_| temp.as_file().sync_all())
         .map_err(|e| DataError::io(path, e))?;

@@ -66,10 +66,8 @@ pub fn save<T: Serialize>(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".seesaw-model-")
-        .tempdir_in(&parent)
-        .map_err(|e| io(&parent, e))?;
+    let staging =
+        seesaw_data::atomic::temp_dir_in(&parent, ".seesaw-model-").map_err(|e| io(&parent, e))?;
     model.save(staging.path().join(WEIGHTS_FILE))?;
     let mut files = vec![WEIGHTS_FILE.to_string()];
     if let Some(fitted) = &model.fitted {

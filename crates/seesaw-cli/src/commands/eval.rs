@@ -39,7 +39,12 @@ pub struct EvalArgs {
 
 #[derive(Serialize)]
 struct EvalReport {
+    /// Rows scored.
     rows: usize,
+    /// Rows read from the log, and those dropped by cleaning (reason → count), so that nothing
+    /// disappears without a word.
+    rows_read: u64,
+    dropped: std::collections::BTreeMap<&'static str, u64>,
     tasks: std::collections::BTreeMap<String, TaskMetrics>,
     /// A model with a latent emotion score (DLEN): its AUCs.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,6 +71,24 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(e) = failure {
         return Err(e).context("reading the log");
     }
+    let dropped: std::collections::BTreeMap<&'static str, u64> =
+        stream.dropped().by_name().into_iter().filter(|&(_, n)| n > 0).collect();
+    if predictions.rows.is_empty() {
+        anyhow::bail!(
+            "{}: no row left to score: {} read, all dropped by cleaning ({})",
+            log.display(),
+            stream.rows_read(),
+            describe_drops(&dropped)
+        );
+    }
+    if !dropped.is_empty() {
+        eprintln!(
+            "seesaw eval: {} of {} rows dropped by cleaning ({})",
+            stream.dropped().total(),
+            stream.rows_read(),
+            describe_drops(&dropped)
+        );
+    }
     let evaluation = metrics(&map.tasks, &predictions)?;
     if let Some(path) = &args.predictions {
         write_predictions(path, &map.tasks, &predictions, stream.row_keys())
@@ -74,6 +97,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let extras = &model.extra_scores;
     let report = EvalReport {
         rows: evaluation.rows,
+        rows_read: stream.rows_read(),
+        dropped,
         tasks: evaluation.tasks,
         emotion: emotion_metrics(&map.tasks, extras, &predictions)?,
         demotion: demotion(&map.tasks, extras, manifest.fusion.as_ref(), &predictions)?,
@@ -81,7 +106,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if args.json {
         return write_json(&report);
     }
-    println!("{} rows scored", report.rows);
+    println!("{} rows scored of {} read", report.rows, report.rows_read);
     for (task, m) in &report.tasks {
         println!("  {task:<12} {}", serde_json::to_string(m)?);
     }
@@ -95,6 +120,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("predictions written to {}", path.display());
     }
     Ok(())
+}
+
+/// `"invalid_value: 3000, duplicate_impression: 2"`, or "none".
+fn describe_drops(dropped: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    if dropped.is_empty() {
+        return "none".into();
+    }
+    dropped.iter().map(|(reason, n)| format!("{reason}: {n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Writes the per-row predictions in log order. Batches may come back in any order, so lines are

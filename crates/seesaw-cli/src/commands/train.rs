@@ -50,10 +50,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
             (None, Some(rmse)) => {
                 println!("  {task:<12} RMSE {rmse:.4}  MSE {:.4}", m.mse.unwrap_or(f64::NAN))
             }
-            _ => println!("  {task:<12} (no labelled rows)"),
+            _ => println!("  {task:<12} {}", undefined_metrics(m)),
         }
     }
     Ok(())
+}
+
+/// Why a task has no AUC (or RMSE) on the evaluated part.
+fn undefined_metrics(m: &seesaw_train::TaskMetrics) -> String {
+    match m.n {
+        0 => "(no labelled rows)".into(),
+        n if m.label_mean >= 1.0 => format!("AUC undefined: all {n} labelled rows are positive"),
+        n if m.label_mean <= 0.0 => format!("AUC undefined: all {n} labelled rows are negative"),
+        n => format!("(no metric over {n} labelled rows)"),
+    }
 }
 
 /// Prepares the run's data, trains, evaluates on the held-out part and writes the model
