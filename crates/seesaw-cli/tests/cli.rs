@@ -642,3 +642,20 @@ fn endless_lines_and_impossible_sizes_are_refused_with_the_limit_named() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was written");
 }
+
+/// A simulation interrupted by Ctrl-C or a kill leaves its half-written temporary files; the next
+/// simulation into the same folder removes them.
+#[test]
+fn a_simulation_removes_what_an_interrupted_one_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join(".seesaw-tmp-AbC123");
+    std::fs::write(&stale, vec![b'x'; 4096]).unwrap();
+    let output = seesaw()
+        .args(["simulate", "--impressions", "2000", "--users", "40", "--videos", "30", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!stale.exists(), "the interrupted run's temporary file is still there");
+    assert!(dir.path().join("log_standard_sim.csv").exists());
+}

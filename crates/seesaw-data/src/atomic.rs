@@ -13,9 +13,34 @@ use tempfile::{NamedTempFile, TempDir};
 
 use crate::error::{DataError, Result};
 
+/// The name every temporary file starts with, so that the files a killed process left (a kill
+/// skips their cleanup) can be recognised and removed by the next run writing there.
+pub const TEMP_PREFIX: &str = ".seesaw-tmp-";
+
 /// A temporary file in `dir`, to be renamed over an output there.
 pub fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
-    builder(0o666).tempfile_in(dir)
+    builder(0o666).prefix(TEMP_PREFIX).tempfile_in(dir)
+}
+
+/// Removes the temporary files that killed writers left in `dir` (none when `dir` does not
+/// exist); returns how many.
+pub fn remove_stale_temp_files(dir: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(DataError::io(dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+        let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            && entry.file_type().is_ok_and(|t| t.is_file());
+        if stale {
+            std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// A temporary folder in `dir` named `prefix…`, to be renamed over an output folder there.

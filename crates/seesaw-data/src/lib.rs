@@ -18,6 +18,7 @@ pub mod dataset;
 pub mod dates;
 pub mod entity;
 pub mod error;
+pub mod fault;
 pub mod feature_map;
 pub mod filter;
 pub mod interner;

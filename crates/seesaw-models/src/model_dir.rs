@@ -66,8 +66,12 @@ pub fn save<T: Serialize>(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
-    let staging =
-        seesaw_data::atomic::temp_dir_in(&parent, ".seesaw-model-").map_err(|e| io(&parent, e))?;
+    // The staging folder is named after the model directory, so that the folder of a save that
+    // was killed (a kill skips the temporary folder's own cleanup) is found and removed by the
+    // next save of the same model.
+    let prefix = staging_prefix(dir);
+    remove_stale_staging(&parent, &prefix)?;
+    let staging = seesaw_data::atomic::temp_dir_in(&parent, &prefix).map_err(|e| io(&parent, e))?;
     model.save(staging.path().join(WEIGHTS_FILE))?;
     let mut files = vec![WEIGHTS_FILE.to_string()];
     if let Some(fitted) = &model.fitted {
@@ -92,8 +96,36 @@ pub fn save<T: Serialize>(
             _ => {}
         }
     }
+    // An earlier model's manifest goes first, so that a kill among the renames leaves a
+    // directory without a manifest (refused as incomplete) rather than new weights under the old
+    // manifest.
+    match std::fs::remove_file(dir.join(MANIFEST_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(dir, e)),
+        _ => {}
+    }
+    seesaw_data::fault::point("model:staged");
     for name in &files {
         std::fs::rename(staging.path().join(name), dir.join(name)).map_err(|e| io(dir, e))?;
+        seesaw_data::fault::point("model:renamed");
+    }
+    Ok(())
+}
+
+/// `.<model dir name>.staging-`: the prefix of the model's staging folders beside it.
+fn staging_prefix(dir: &Path) -> String {
+    let name = dir.file_name().map_or_else(|| "model".into(), |n| n.to_string_lossy());
+    format!(".{name}.staging-")
+}
+
+/// Removes the staging folders that killed saves of this model left in `parent`.
+fn remove_stale_staging(parent: &Path, prefix: &str) -> Result<()> {
+    let entries = std::fs::read_dir(parent).map_err(|e| io(parent, e))?;
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(prefix)
+            && entry.file_type().is_ok_and(|t| t.is_dir());
+        if stale {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| io(&entry.path(), e))?;
+        }
     }
     Ok(())
 }

@@ -351,7 +351,8 @@ pub(crate) fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    builder.tempfile_in(dir)
+    // seesaw-data's `atomic::TEMP_PREFIX`: the next run removes what a killed one left.
+    builder.prefix(".seesaw-tmp-").tempfile_in(dir)
 }
 
 /// Writes `value` as pretty JSON to `path` through a temporary file and a rename.

@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
+use seesaw_data::fault;
 use seesaw_models::model::{load_module, save_module};
 use seesaw_models::{FittedState, ModelConfig};
 
@@ -97,13 +98,16 @@ impl Checkpoint {
         let trainable_name = format!("trainable-{epoch}.bpk");
         let optimizer_name = format!("optimizer-{epoch}.bpk");
         save_module(trainable, &self.path(&trainable_name))?;
+        fault::point("checkpoint:trainable");
         optimizer
             .save(self.path(&optimizer_name))
             .map_err(|e| error(&self.path(&optimizer_name), e))?;
+        fault::point("checkpoint:optimizer");
         let best_name = match best {
             Some(best) => {
                 let name = format!("best-{epoch}.bpk");
                 save_module(best, &self.path(&name))?;
+                fault::point("checkpoint:best");
                 Some(name)
             }
             None => state.files.as_ref().and_then(|f| f.best.clone()),
@@ -115,6 +119,7 @@ impl Checkpoint {
         });
         let json = serde_json::to_vec_pretty(state).expect("the checkpoint state serialises");
         seesaw_data::atomic::write(&self.path(STATE_FILE), &json)?;
+        fault::point("checkpoint:state");
         self.remove_unreferenced(state.files.as_ref())
     }
 

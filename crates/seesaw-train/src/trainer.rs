@@ -182,6 +182,10 @@ pub fn train(
     train_device.seed(config.seed);
     let context = ModelContext::from_feature_map(model_config, &data.feature_map);
 
+    if let Some(dir) = run_dir {
+        // What a killed run left half-written here (its checkpoint directory clears its own).
+        seesaw_data::atomic::remove_stale_temp_files(dir)?;
+    }
     let checkpoint = run_dir.map(|d| Checkpoint::new(d.join("checkpoint"))).transpose()?;
     let resumed = match (&checkpoint, resume) {
         (Some(c), true) => c.load_state()?,

@@ -1,0 +1,146 @@
+//! The kill test: `seesaw train` killed with SIGKILL at random moments and at fault points placed
+//! between the files of a checkpoint and of the final model save, then resumed with `--resume`
+//! until it finishes. Every resumed model must score a log exactly as the uninterrupted run's
+//! model does, and no temporary file or staging folder may be left behind.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{SHARED_BOTTOM, eval_predictions, seesaw};
+
+const EPOCHS: usize = 4;
+
+fn config(dir: &Path) -> PathBuf {
+    let tasks = r#"["click", "like", "watch_ratio"]"#;
+    common::small_run_config(dir, "kill", tasks, 0, SHARED_BOTTOM, EPOCHS)
+}
+
+fn train(config: &Path, out: &Path, resume: bool) -> Command {
+    let mut command = seesaw();
+    command.args(["train", "--json", "--config"]).arg(config).arg("--out").arg(out);
+    if resume {
+        command.arg("--resume");
+    }
+    command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    command
+}
+
+/// Resumes until a run finishes (one resume must do; a second would mean the first failed).
+fn resume(config: &Path, out: &Path) {
+    let output = train(config, out, true).output().unwrap();
+    assert!(
+        output.status.success(),
+        "resume of {} failed: {}",
+        out.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Every file and folder under `out` (and beside it) that a finished run should not have.
+fn leftovers(out: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![out.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with(".seesaw-tmp-") || name.starts_with(".tmp") {
+                found.push(path.clone());
+            }
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    // Beside it (the test's own folder, which holds nothing hidden otherwise): any staging
+    // folder or temporary file of a save.
+    for entry in std::fs::read_dir(out.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            found.push(path);
+        }
+    }
+    // The checkpoint holds its state and the files it names, nothing else.
+    let checkpoint = out.join("checkpoint");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
+    let named: Vec<String> = ["trainable", "optimizer", "best"]
+        .iter()
+        .filter_map(|k| state["files"][k].as_str().map(str::to_owned))
+        .collect();
+    for entry in std::fs::read_dir(&checkpoint).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name != "state.json" && !named.contains(&name) {
+            found.push(checkpoint.join(name));
+        }
+    }
+    found
+}
+
+/// A small deterministic generator for the kill times (no dependency for one test).
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *state >> 33
+}
+
+#[test]
+fn killed_and_resumed_runs_equal_the_uninterrupted_run_and_leave_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let reference = dir.path().join("reference");
+    let started = Instant::now();
+    let output = train(&config, &reference, false).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let full_run = started.elapsed();
+    let log = reference.join("simulator/log_standard_sim.csv");
+    let (_, expected) = eval_predictions(&reference, &log, &dir.path().join("reference.csv"));
+
+    let check = |out: &Path, what: &str| {
+        let (_, got) = eval_predictions(out, &log, &out.with_extension("csv"));
+        assert!(got == expected, "{what}: the resumed model scores differently");
+        let left = leftovers(out);
+        assert!(left.is_empty(), "{what}: left behind {left:?}");
+    };
+
+    // Kills at fault points between the files of a save: each checkpoint file of the first and
+    // a later epoch, the commit, and the final model's staging and renames.
+    let placed = [
+        "checkpoint:trainable@1",
+        "checkpoint:optimizer@1",
+        "checkpoint:best@1",
+        "checkpoint:state@1",
+        "checkpoint:trainable@3",
+        "checkpoint:optimizer@2",
+        "checkpoint:state@3",
+        "model:staged@1",
+        "model:renamed@1",
+        "model:renamed@2",
+    ];
+    for (i, point) in placed.iter().enumerate() {
+        let out = dir.path().join(format!("placed-{i}"));
+        let output = train(&config, &out, false).env("SEESAW_FAULT", point).output().unwrap();
+        assert!(!output.status.success(), "{point}: the fault point was never reached");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("aborting at"), "{point}: {stderr}");
+        resume(&config, &out);
+        check(&out, point);
+    }
+
+    // Kills at random moments over the length of a whole run.
+    let mut seed = 0x5eed;
+    for i in 0..20 {
+        let out = dir.path().join(format!("random-{i}"));
+        let at = Duration::from_millis(next(&mut seed) % (full_run.as_millis() as u64 + 1));
+        let mut child = train(&config, &out, false).spawn().unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        resume(&config, &out);
+        check(&out, &format!("kill after {at:?}"));
+    }
+}
