@@ -276,11 +276,15 @@ pub fn plot(report: &ComparisonReport, path: &Path) -> Result<()> {
                 .margin(10)
                 .x_label_area_size(35)
                 .y_label_area_size(45)
-                .build_cartesian_2d(0.5f64..x_max, 0f64..1.05)
+                // Above 1.05 the legend has a band of its own, so it covers no point.
+                .build_cartesian_2d(0.5f64..x_max, 0f64..1.5)
                 .map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
                 .x_labels(curve.n_clips)
+                .x_label_formatter(&|x| format!("{}", x.round() as i64))
+                .y_labels(6)
+                .y_label_formatter(&|y| if *y <= 1.0 { format!("{y:.1}") } else { String::new() })
                 .x_desc("clip")
                 .y_desc("probability")
                 .draw()
@@ -330,7 +334,7 @@ pub fn plot(report: &ComparisonReport, path: &Path) -> Result<()> {
                 .legend(move |(x, y)| Cross::new((x + 8, y), 5, orange.stroke_width(2)));
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::LowerLeft)
+                .position(SeriesLabelPosition::UpperRight)
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.8))
                 .draw()

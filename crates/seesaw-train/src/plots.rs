@@ -76,8 +76,12 @@ fn metrics_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
             if points.is_empty() {
                 continue;
             }
+            // On the simulator, the AUC of the true probabilities: the most any model can reach.
+            let best = (metric == "auc")
+                .then(|| report.best_achievable_auc.as_ref()?.get(&task.name).copied())
+                .flatten();
             let lo = points.iter().map(|p| p.1 - p.2).fold(f64::INFINITY, f64::min);
-            let hi = points.iter().map(|p| p.1 + p.2).fold(f64::NEG_INFINITY, f64::max);
+            let hi = points.iter().map(|p| p.1 + p.2).chain(best).fold(f64::NEG_INFINITY, f64::max);
             let pad = ((hi - lo) * 0.15).max(1e-3);
             let mut chart = ChartBuilder::on(&panel)
                 .caption(format!("{} {}", task.name, metric.to_uppercase()), ("sans-serif", 16))
@@ -115,25 +119,68 @@ fn metrics_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
                     .draw_series([Circle::new((i as f64, mean), 4, color.filled())])
                     .map_err(|e| e.to_string())?;
             }
+            if let Some(best) = best {
+                let right = report.summaries.len() as f64 - 0.5;
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(-0.5, best), (right, best)],
+                        6,
+                        4,
+                        BLACK.stroke_width(1),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series([Text::new(
+                        format!("best achievable {best:.4}"),
+                        (-0.45, best),
+                        ("sans-serif", 11),
+                    )])
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     })
 }
 
-/// MTL gain per task (primary metric) of each architecture over single-task.
+/// MTL gain per task (primary metric) of each architecture over single-task, with a bar of ±1
+/// standard error over seeds (√(sd_mtl²/n + sd_single²/n), as the see-saw verdict uses); the
+/// legend sits in its own column to the right, so it never covers a bar.
 fn gains_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
     let gained: Vec<_> = report
         .summaries
         .iter()
         .filter_map(|s| Some((s.architecture.as_str(), s.gains.as_ref()?)))
         .collect();
-    write_svg(path, (900, 420), |root| {
-        let values: Vec<f64> =
-            gained.iter().flat_map(|(_, g)| g.tasks.iter().map(|t| t.gain)).collect();
-        let extent = values.iter().fold(1e-3f64, |m, v| m.max(v.abs())) * 1.2;
+    let single = report.summaries.iter().find(|s| s.gains.is_none());
+    // The standard error of one architecture's gain on one task, where both have a spread.
+    let standard_error = |architecture: &str, task: &str| -> Option<f64> {
+        let (metric, _) = primary_metric(report.tasks.iter().find(|t| t.name == task)?.kind);
+        let spread = |summary: &crate::compare::ArchitectureSummary| {
+            let m = summary.metrics.get(task)?.get(metric)?;
+            Some(m.sd? * m.sd? / m.n as f64)
+        };
+        let mtl = report.summaries.iter().find(|s| s.architecture == architecture)?;
+        Some((spread(mtl)? + spread(single?)?).sqrt())
+    };
+    write_svg(path, (1060, 420), |root| {
+        let (plot_area, legend_area) = root.split_horizontally(880);
+        let bars: Vec<(usize, usize, f64, f64)> = gained
+            .iter()
+            .enumerate()
+            .flat_map(|(a, (name, gains))| {
+                report.tasks.iter().enumerate().filter_map(move |(t, task)| {
+                    let gain = gains.tasks.iter().find(|g| g.task == task.name)?.gain;
+                    Some((a, t, gain, standard_error(name, &task.name).unwrap_or(0.0)))
+                })
+            })
+            .collect();
+        let extent = bars.iter().fold(1e-3f64, |m, &(_, _, gain, se)| m.max(gain.abs() + se)) * 1.2;
         let n_tasks = report.tasks.len();
-        let mut chart = ChartBuilder::on(&root)
-            .caption("MTL gain over single-task (AUC; −RMSE for regression)", ("sans-serif", 18))
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(
+                "MTL gain over single-task (AUC; −RMSE for regression), ±1 SE over seeds",
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(50)
             .y_label_area_size(60)
@@ -148,23 +195,39 @@ fn gains_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
             .draw()
             .map_err(|e| e.to_string())?;
         let width = 0.8 / gained.len().max(1) as f64;
-        for (a, (name, gains)) in gained.iter().enumerate() {
+        for &(a, t, gain, se) in &bars {
             let color = PALETTE[(a + 1) % PALETTE.len()];
-            let bars = report.tasks.iter().enumerate().filter_map(|(t, task)| {
-                let gain = gains.tasks.iter().find(|g| g.task == task.name)?.gain;
-                let x0 = t as f64 - 0.4 + a as f64 * width;
-                Some(Rectangle::new([(x0, 0.0), (x0 + width * 0.9, gain)], color.filled()))
-            });
-            chart.draw_series(bars).map_err(|e| e.to_string())?.label(*name).legend(
-                move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()),
-            );
+            let x0 = t as f64 - 0.4 + a as f64 * width;
+            chart
+                .draw_series([Rectangle::new(
+                    [(x0, 0.0), (x0 + width * 0.9, gain)],
+                    color.filled(),
+                )])
+                .map_err(|e| e.to_string())?;
+            if se > 0.0 {
+                let x = x0 + width * 0.45;
+                chart
+                    .draw_series([ErrorBar::new_vertical(
+                        x,
+                        gain - se,
+                        gain,
+                        gain + se,
+                        BLACK.stroke_width(1),
+                        6,
+                    )])
+                    .map_err(|e| e.to_string())?;
+            }
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        for (a, (name, _)) in gained.iter().enumerate() {
+            let color = PALETTE[(a + 1) % PALETTE.len()];
+            let y = 40 + 22 * a as i32;
+            legend_area
+                .draw(&Rectangle::new([(10, y - 6), (22, y + 6)], color.filled()))
+                .map_err(|e| e.to_string())?;
+            legend_area
+                .draw(&Text::new(name.to_string(), (28, y - 7), ("sans-serif", 13)))
+                .map_err(|e| e.to_string())?;
+        }
         Ok(())
     })
 }
