@@ -659,3 +659,62 @@ fn a_simulation_removes_what_an_interrupted_one_left() {
     assert!(!stale.exists(), "the interrupted run's temporary file is still there");
     assert!(dir.path().join("log_standard_sim.csv").exists());
 }
+
+/// `[compare] skip_strategies`: one table of the skip label defined three ways, each with its
+/// base rate, single-task and best multi-task AUC over seeds, and the AUC of duration alone.
+#[test]
+fn compare_puts_skip_label_strategies_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small_run_config(
+        dir.path(),
+        "skips",
+        r#"["click", "skip"]"#,
+        0,
+        common::SHARED_BOTTOM,
+        1,
+    );
+    let text = std::fs::read_to_string(&config).unwrap()
+        + r#"
+[compare]
+seeds = [0, 1]
+architectures = [{ kind = "shared_bottom", hidden = [16] }]
+skip_strategies = [
+    { strategy = "fixed", threshold = 0.3 },
+    { strategy = "duration_quantile", buckets = 4, quantile = 0.5 },
+    { strategy = "user_median" },
+]
+[compare.cmi_matrix]
+enabled = false
+"#;
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("cmp");
+    let output = seesaw()
+        .args(["compare", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let study = report["skip_study"].as_array().unwrap();
+    assert_eq!(study.len(), 3);
+    let mut rates = Vec::new();
+    for row in study {
+        let rate = row["base_rate"].as_f64().unwrap();
+        assert!(rate > 0.0 && rate < 1.0, "{row}");
+        rates.push(rate);
+        assert_eq!(row["multi_task"], "shared_bottom");
+        for key in ["single_task_auc", "multi_task_auc"] {
+            assert!(row[key]["sd"].is_number(), "two seeds give a spread: {row}");
+        }
+        let duration = row["duration_auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&duration), "{row}");
+    }
+    // A threshold of 0.3 labels fewer skips than the per-user median (about half).
+    assert!(rates[0] < rates[2], "{rates:?}");
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(markdown.contains("## Skip label strategies"), "{markdown}");
+    assert!(markdown.contains("| fixed, ratio < 0.3 |"), "{markdown}");
+}

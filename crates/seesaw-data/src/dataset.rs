@@ -116,6 +116,9 @@ pub struct PreparedDataset {
     context_widths: (usize, usize, usize),
     pub labels: Vec<LabelColumn>,
     pub watch_ratio: Vec<f32>,
+    /// The video's duration in seconds per row (what duration-bucketed skip labels use); empty
+    /// when the log gives none.
+    pub duration_seconds: Vec<f32>,
     pub day: Vec<u32>,
     pub timestamp_ms: Vec<i64>,
     pub split: Split,
@@ -385,6 +388,7 @@ pub fn prepare_log(
         context_widths,
         labels,
         watch_ratio: std::mem::take(&mut log.watch_ratio),
+        duration_seconds: std::mem::take(&mut log.duration_seconds),
         day: std::mem::take(&mut log.day),
         timestamp_ms: std::mem::take(&mut log.timestamp_ms),
         split,
@@ -515,6 +519,7 @@ impl PreparedDataset {
             + self.context_dense.capacity() * 4
             + self.context_multi.capacity() * 4
             + self.watch_ratio.capacity() * 4
+            + self.duration_seconds.capacity() * 4
             + self.day.capacity() * 4
             + self.timestamp_ms.capacity() * size_of::<i64>()
             + (self.split.train.capacity()

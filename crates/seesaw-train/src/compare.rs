@@ -95,6 +95,9 @@ pub struct ComparisonReport {
     /// can reach.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub best_achievable_auc: Option<BTreeMap<String, f64>>,
+    /// `[compare] skip_strategies`: the skip label defined each way (`skip_study.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_study: Vec<crate::skip_study::SkipStrategyResult>,
     pub config: RunConfig,
 }
 
@@ -178,6 +181,7 @@ pub fn compare(
         summaries,
         runs,
         best_achievable_auc,
+        skip_study: Vec::new(),
         config: config.clone(),
     })
 }

@@ -17,6 +17,7 @@ pub mod report;
 pub mod run_config;
 pub mod run_data;
 pub mod schedule;
+pub mod skip_study;
 pub mod task_gradients;
 pub mod trained_model;
 pub mod trainer;

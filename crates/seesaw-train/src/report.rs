@@ -201,6 +201,7 @@ pub fn markdown(report: &ComparisonReport) -> String {
     }
     out.push_str(&crate::cmi_report::markdown_section(report));
     out.push_str(&crate::clip_curve::markdown_section(report));
+    out.push_str(&crate::skip_study::markdown_section(report));
     let clip_plot =
         if report.runs.iter().any(|r| r.clip_curve.is_some()) { ", clip_curve.svg" } else { "" };
     let _ = writeln!(

@@ -50,6 +50,10 @@ pub struct CompareConfig {
     /// in one report.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<CompareVariant>,
+    /// Skip labels to put side by side (`skip_study.rs`): for each, single-task and the best
+    /// multi-task architecture are trained again with every seed on that label.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip_strategies: Vec<seesaw_data::labels::SkipStrategy>,
 }
 
 impl Default for CompareConfig {
@@ -59,6 +63,7 @@ impl Default for CompareConfig {
             seeds: vec![0, 1, 2],
             cmi_matrix: CompareCmi::default(),
             variants: Vec::new(),
+            skip_strategies: Vec::new(),
         }
     }
 }

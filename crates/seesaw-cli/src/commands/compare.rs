@@ -11,6 +11,7 @@ use seesaw_data::labels::SkipStrategy;
 use seesaw_train::compare::{compare, evaluation_part};
 use seesaw_train::run_config::RunConfig;
 use seesaw_train::run_data::{best_achievable_auc, prepare_run_data};
+use seesaw_train::skip_study::skip_study;
 use seesaw_train::{plots, report};
 
 use super::training_progress::TrainProgress;
@@ -75,7 +76,21 @@ pub fn run(args: CompareArgs) -> Result<()> {
         eprintln!("and each architecture with shared parameters again as: {}", names.join(", "));
     }
     let mut observer = TrainProgress::new(tasks, false);
-    let comparison = compare(&config, data, best, &mut observer)?;
+    let mut comparison = compare(&config, data, best, &mut observer)?;
+    if !config.compare.skip_strategies.is_empty() {
+        eprintln!(
+            "and single-task and the best multi-task architecture on skip again with each of {} \
+             skip labels",
+            config.compare.skip_strategies.len()
+        );
+        // The same files (the simulator's, once written) read again with another skip label.
+        comparison.skip_study = skip_study(
+            &config,
+            &comparison,
+            |run| Ok(seesaw_data::dataset::prepare(&run.dataset)?),
+            &mut observer,
+        )?;
+    }
     report::write_json(&comparison, &args.out.join("report.json"))?;
     report::write_markdown(&comparison, &args.out.join("report.md"))?;
     plots::write_all(&comparison, &args.out)?;
