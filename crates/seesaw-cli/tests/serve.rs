@@ -288,3 +288,83 @@ fn the_admin_route_takes_a_bearer_token_and_a_public_address_requires_one() {
         server.shutdown().await.unwrap();
     });
 }
+
+/// Raises this process's open-file limit to its hard limit; false when the hard limit is too low
+/// for `needed` descriptors.
+#[cfg(unix)]
+fn allow_open_files(needed: u64) -> bool {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return false;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    limit.rlim_max as u64 >= needed
+}
+
+/// 1,100 idle sockets and 20 clients trickling their request heads: a normal client still gets
+/// every answer at once, and SIGTERM ends the server within its grace period.
+#[cfg(unix)]
+#[test]
+fn idle_sockets_and_slow_clients_block_nobody_and_sigterm_ends_within_the_grace() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !allow_open_files(1_400) {
+        assert!(std::env::var_os("CI").is_none(), "CI must allow 1,400 open files");
+        eprintln!("skipped: the open-file limit is below 1,400");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small_model(dir.path(), "model", 0, MMOE);
+    let server = Server::spawn_with(&model, &["--shutdown-grace-s", "2"]);
+    let addr = server.addr;
+    let idle: Vec<std::net::TcpStream> =
+        (0..1_100).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let slow: Vec<_> = (0..20)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                let head = b"POST /v1/score HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+                for &byte in head.iter().chain(std::iter::repeat_n(&b'a', 10_000)) {
+                    if stop.load(Ordering::SeqCst) || stream.write_all(&[byte]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let body = json!({"user_id": 1, "candidates": [{"video_id": 2}, {"video_id": 3}]}).to_string();
+    let slowest = runtime().block_on(async {
+        let mut slowest = Duration::ZERO;
+        for _ in 0..50 {
+            let started = std::time::Instant::now();
+            let mut client = HttpClient::connect(addr).await.unwrap();
+            let (status, answer) = post(&mut client, "/v1/score", body.clone()).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(client.get("/healthz").await.unwrap().status, 200);
+            slowest = slowest.max(started.elapsed());
+        }
+        slowest
+    });
+    eprintln!("50 new connections beside 1,100 idle and 20 slow ones; slowest answer {slowest:?}");
+    assert!(slowest < Duration::from_secs(2), "a normal client waited {slowest:?}");
+
+    let stopping = std::time::Instant::now();
+    server.terminate();
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?} with a grace of 2 s");
+    stop.store(true, Ordering::SeqCst);
+    for thread in slow {
+        thread.join().unwrap();
+    }
+    drop(idle);
+}

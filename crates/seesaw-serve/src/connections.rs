@@ -30,7 +30,41 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self { max_connections: 1024, idle_timeout: Duration::from_secs(60) }
+        // Idle and half-sent connections are closed by the idle and header timeouts; the limit
+        // is there for file descriptors and memory, and set high enough that a thousand idle
+        // sockets (a scanner, a misbehaving client pool) leave room for everyone else.
+        Self { max_connections: 10_000, idle_timeout: Duration::from_secs(60) }
+    }
+}
+
+/// Descriptors kept back from the connection limit for the model, logs and the listener.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Raises this process's open-file limit to its hard limit (as servers commonly do: the soft
+/// default, often 1024, is below any useful connection limit) and returns how many
+/// connections fit under it, or None where the limit is unknown.
+pub fn connections_that_fit() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit and setrlimit read and write only the struct passed to them.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return None;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        let usable = (limit.rlim_cur as u64).saturating_sub(RESERVED_DESCRIPTORS);
+        Some(usize::try_from(usable).unwrap_or(usize::MAX))
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

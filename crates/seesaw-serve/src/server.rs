@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::batcher::{Batcher, BatcherConfig, BatcherWorkers};
-use crate::connections::{ConnectionLimits, LimitedListener};
+use crate::connections::{ConnectionLimits, LimitedListener, connections_that_fit};
 use crate::error::{ApiError, ServeError};
 use crate::http::{HttpSettings, serve_http};
 use crate::loaded_model::{LoadedModel, ModelSource};
@@ -157,11 +157,19 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
     let addr = listener
         .local_addr()
         .map_err(|cause| ServeError::Io { context: "reading the bound address".into(), cause })?;
-    let listener = LimitedListener::new(
-        listener,
-        config.connections,
-        state.metrics.open_connections().clone(),
-    );
+    let mut connections = config.connections;
+    if let Some(fit) = connections_that_fit()
+        && fit < connections.max_connections
+    {
+        eprintln!(
+            "seesaw serve: at most {fit} connections fit under this process's open-file limit; \
+             serving that many instead of {}",
+            connections.max_connections
+        );
+        connections.max_connections = fit.max(1);
+    }
+    let listener =
+        LimitedListener::new(listener, connections, state.metrics.open_connections().clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
     let http = config.http;

@@ -140,9 +140,15 @@ pub struct Server {
 
 impl Server {
     pub fn spawn(model: &Path) -> Self {
+        Self::spawn_with(model, &[])
+    }
+
+    /// With further `seesaw serve` arguments.
+    pub fn spawn_with(model: &Path, args: &[&str]) -> Self {
         let mut child = seesaw()
             .args(["serve", "--addr", "127.0.0.1:0", "--model"])
             .arg(model)
+            .args(args)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
