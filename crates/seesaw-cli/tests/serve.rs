@@ -302,7 +302,10 @@ fn allow_open_files(needed: u64) -> bool {
         limit.rlim_cur = limit.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
     }
-    limit.rlim_max as u64 >= needed
+    // rlim_t is u64 here but not on every unix.
+    #[allow(clippy::unnecessary_cast)]
+    let hard = limit.rlim_max as u64;
+    hard >= needed
 }
 
 /// 1,100 idle sockets and 20 clients trickling their request heads: a normal client still gets

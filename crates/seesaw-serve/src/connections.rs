@@ -59,6 +59,8 @@ pub fn connections_that_fit() -> Option<usize> {
                 }
             }
         }
+        // rlim_t is u64 here but not on every unix.
+        #[allow(clippy::unnecessary_cast)]
         let usable = (limit.rlim_cur as u64).saturating_sub(RESERVED_DESCRIPTORS);
         Some(usize::try_from(usable).unwrap_or(usize::MAX))
     }
