@@ -272,20 +272,11 @@ fn compare_writes_reports_and_plots() {
     )
     .unwrap();
     let out = dir.path().join("cmp");
-    let output = seesaw()
-        .args(["compare", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (report, stdout) = common::compare_report(&config, &out);
     for file in ["report.md", "report.json", "metrics.svg", "gains.svg", "curves.svg", "gates.svg"]
     {
         assert!(out.join(file).exists(), "{file}");
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     // single_task is added as the reference; two seeds each.
     assert_eq!(report["runs"].as_array().unwrap().len(), 6);
     let mmoe = report["summaries"]
@@ -310,7 +301,6 @@ fn compare_writes_reports_and_plots() {
         .map(|v| v.as_f64().unwrap())
         .collect();
     assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{weights:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("| mmoe |"), "{stdout}");
     // Every row of every printed table has as many cells as its header.
     for table in stdout.split("\n\n").filter(|t| t.starts_with('|')) {
@@ -339,16 +329,7 @@ variants = [
     )
     .unwrap();
     let out = dir.path().join("cmp");
-    let output = seesaw()
-        .args(["compare", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let (report, stdout) = common::compare_report(&config, &out);
     let labels: Vec<&str> = report["summaries"]
         .as_array()
         .unwrap()
@@ -390,7 +371,6 @@ variants = [
     assert!(markdown.contains("click / watch_ratio"), "{markdown}");
     let svg = std::fs::read_to_string(out.join("cosines.svg")).unwrap();
     assert!(svg.contains("mmoe+pcgrad") && svg.contains("like / watch_ratio"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
     for table in stdout.split("\n\n").filter(|t| t.starts_with('|')) {
         let widths: Vec<usize> = table.lines().map(|l| l.matches('|').count()).collect();
         assert!(widths.iter().all(|&w| w == widths[0]), "ragged table:\n{table}");
@@ -688,16 +668,7 @@ enabled = false
 "#;
     std::fs::write(&config, text).unwrap();
     let out = dir.path().join("cmp");
-    let output = seesaw()
-        .args(["compare", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let (report, _) = common::compare_report(&config, &out);
     let study = report["skip_study"].as_array().unwrap();
     assert_eq!(study.len(), 3);
     let mut rates = Vec::new();

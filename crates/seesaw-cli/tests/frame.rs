@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::{
-    Server, compare_served_with_eval, eval_json, eval_predictions, log_rows, seesaw, train,
-};
+use common::{Server, compare_served_with_eval, eval_json, eval_predictions, log_rows, train};
 
 fn frame_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("frame.toml");
@@ -98,16 +96,7 @@ fn compare_measures_and_draws_the_clip_curve() {
            score_hidden = [16] }]\n";
     std::fs::write(&config, text).unwrap();
     let out = dir.path().join("cmp");
-    let output = seesaw()
-        .args(["compare", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let (report, _) = common::compare_report(&config, &out);
     let runs = report["runs"].as_array().unwrap();
     let single = runs.iter().find(|r| r["architecture"] == "single_task").unwrap();
     assert!(single.get("clip_curve").is_none(), "a model without clip scores has no curve");

@@ -83,6 +83,16 @@ pub fn train(config: &Path, dir: &Path, name: &str) -> PathBuf {
     model
 }
 
+/// `seesaw compare --config config --out out` (it must succeed): the parsed report.json and
+/// what the command printed.
+pub fn compare_report(config: &Path, out: &Path) -> (Value, String) {
+    let output =
+        seesaw().args(["compare", "--config"]).arg(config).arg("--out").arg(out).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    (report, String::from_utf8(output.stdout).unwrap())
+}
+
 /// One epoch of the small run with four tasks (a negative one, hate, among them).
 pub fn train_small_model(dir: &Path, name: &str, seed: u64, architecture: &str) -> PathBuf {
     let tasks = r#"["click", "like", "hate", "watch_ratio"]"#;
