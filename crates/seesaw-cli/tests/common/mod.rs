@@ -187,6 +187,16 @@ impl Server {
     }
 }
 
+/// A test that fails before `terminate` must not leave its server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Sends the first `n` log rows to the server as per-user requests (at most 200 candidates, each
 /// with its row's context) and checks every served score against eval's to 1e-6: tasks under
 /// "predictions", extra scores as keys of the candidate. Returns the rows compared and the
