@@ -74,7 +74,9 @@ impl ServeConfig {
         let refuse = |message: String| Err(ServeError::Setting { message });
         match &self.admin_token {
             None if !self.addr.ip().is_loopback() => refuse(format!(
-                "{} is reachable from other machines, and /admin/reload would let anyone who                  reaches it swap the model: give an admin token (--admin-token or                  SEESAW_ADMIN_TOKEN), or bind to 127.0.0.1",
+                "{} is reachable from other machines, and /admin/reload would let anyone who \
+                 reaches it swap the model: give an admin token (--admin-token or \
+                 SEESAW_ADMIN_TOKEN), or bind to 127.0.0.1",
                 self.addr
             )),
             Some(token) if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) => {
