@@ -33,21 +33,15 @@ impl Default for HttpSettings {
     }
 }
 
-/// What shutdown found: connections that closed within the grace period, and those dropped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Drained {
-    pub closed: usize,
-    pub dropped: usize,
-}
-
 /// Serves `app` on the connections `listener` hands out until `stop` fires (or its sender is
-/// dropped), then drains as described above.
+/// dropped), then drains as described above. Returns how many connections were still open at
+/// the end of the grace period and dropped.
 pub async fn serve_http<L>(
     mut listener: L,
     app: Router,
     settings: HttpSettings,
     stop: oneshot::Receiver<()>,
-) -> Drained
+) -> usize
 where
     L: Listener,
 {
@@ -71,23 +65,18 @@ where
     }
     drop(listener);
     let _ = closing.send(true);
-    let mut drained = Drained::default();
     let deadline = tokio::time::sleep(settings.shutdown_grace);
     let mut deadline = pin!(deadline);
     loop {
         tokio::select! {
-            joined = connections.join_next() => match joined {
-                Some(_) => drained.closed += 1,
-                None => break,
-            },
+            joined = connections.join_next() => if joined.is_none() { return 0 },
             _ = &mut deadline => {
-                drained.dropped = connections.len();
+                let dropped = connections.len();
                 connections.abort_all();
-                break;
+                return dropped;
             }
         }
     }
-    drained
 }
 
 async fn serve_connection<Io>(

@@ -176,12 +176,12 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
     let app = router(state.clone());
     let http = config.http;
     let task = tokio::spawn(async move {
-        let drained = serve_http(listener, app, http, stopped).await;
-        if drained.dropped > 0 {
+        let dropped = serve_http(listener, app, http, stopped).await;
+        if dropped > 0 {
             eprintln!(
                 "seesaw serve: {} connection(s) still open after the {} s grace period were \
                  dropped",
-                drained.dropped,
+                dropped,
                 http.shutdown_grace.as_secs_f64()
             );
         }

@@ -71,8 +71,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(e) = failure {
         return Err(e).context("reading the log");
     }
-    let dropped: std::collections::BTreeMap<&'static str, u64> =
-        stream.dropped().by_name().into_iter().filter(|&(_, n)| n > 0).collect();
+    let dropped = stream.dropped().by_name();
     if predictions.rows.is_empty() {
         anyhow::bail!(
             "{}: no row left to score: {} read, all dropped by cleaning ({})",
