@@ -47,6 +47,13 @@ impl MeanSd {
         });
         Ok(Some(Self { mean, sd, n }))
     }
+
+    /// The standard error of the difference of two means from independent runs,
+    /// √(sd_a²/n_a + sd_b²/n_b); `None` unless both have a spread.
+    pub fn difference_standard_error(&self, other: &MeanSd) -> Option<f64> {
+        let (sd_a, sd_b) = (self.sd?, other.sd?);
+        Some((sd_a * sd_a / self.n as f64 + sd_b * sd_b / other.n as f64).sqrt())
+    }
 }
 
 /// Shorthand for [`MeanSd::from_values`].
@@ -88,6 +95,16 @@ mod tests {
         let m = mean_sd(&[0.70, 0.74]).unwrap().unwrap();
         assert!((m.mean - 0.72).abs() < 1e-12);
         assert!((m.sd.unwrap() - 0.028_284_271_2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn difference_standard_error_by_hand() {
+        let a = MeanSd { mean: 0.7, sd: Some(0.3), n: 3 };
+        let b = MeanSd { mean: 0.6, sd: Some(0.4), n: 4 };
+        let se = a.difference_standard_error(&b).unwrap();
+        assert!((se - (0.09f64 / 3.0 + 0.16 / 4.0).sqrt()).abs() < 1e-15);
+        let one_run = MeanSd { mean: 0.6, sd: None, n: 1 };
+        assert_eq!(a.difference_standard_error(&one_run), None);
     }
 
     #[test]

@@ -300,9 +300,9 @@ fn summarise(
                 ) else {
                     return false;
                 };
-                let (Some(sd_mtl), Some(sd_single)) = (mtl.sd, reference.sd) else { return false };
-                let standard_error =
-                    (sd_mtl.powi(2) / mtl.n as f64 + sd_single.powi(2) / reference.n as f64).sqrt();
+                let Some(standard_error) = mtl.difference_standard_error(reference) else {
+                    return false;
+                };
                 (mtl.mean - reference.mean).abs() > 2.0 * standard_error
             };
             summary.significant_seesaw_pairs = gains

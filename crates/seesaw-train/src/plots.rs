@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::compare::{ComparisonReport, primary_metric};
+use crate::compare::{ComparisonReport, SINGLE_TASK, primary_metric};
 use crate::error::{Result, TrainError};
 
 pub(crate) const PALETTE: [RGBColor; 8] = [
@@ -151,16 +151,11 @@ fn gains_plot(report: &ComparisonReport, path: &Path) -> Result<()> {
         .iter()
         .filter_map(|s| Some((s.architecture.as_str(), s.gains.as_ref()?)))
         .collect();
-    let single = report.summaries.iter().find(|s| s.gains.is_none());
     // The standard error of one architecture's gain on one task, where both have a spread.
     let standard_error = |architecture: &str, task: &str| -> Option<f64> {
         let (metric, _) = primary_metric(report.tasks.iter().find(|t| t.name == task)?.kind);
-        let spread = |summary: &crate::compare::ArchitectureSummary| {
-            let m = summary.metrics.get(task)?.get(metric)?;
-            Some(m.sd? * m.sd? / m.n as f64)
-        };
-        let mtl = report.summaries.iter().find(|s| s.architecture == architecture)?;
-        Some((spread(mtl)? + spread(single?)?).sqrt())
+        let primary = |name: &str| report.summary(name)?.metrics.get(task)?.get(metric);
+        primary(architecture)?.difference_standard_error(primary(SINGLE_TASK)?)
     };
     write_svg(path, (1060, 420), |root| {
         let (plot_area, legend_area) = root.split_horizontally(880);
