@@ -32,6 +32,7 @@ use crate::compare::ComparisonReport;
 use crate::error::Result;
 use crate::evaluate::Predictions;
 use crate::plots::{PALETTE, write_svg};
+use crate::report::mean_sd_cell;
 
 /// Videos with fewer evaluated views are left out of the per-video cells: their observed shares
 /// are too noisy to compare against.
@@ -194,13 +195,10 @@ fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
     (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
 }
 
+/// The seeds' values of one measure as a table cell (seeds without the value are left out).
 fn mean_sd(values: impl Iterator<Item = Option<f64>>) -> String {
     let values: Vec<f64> = values.flatten().collect();
-    match MeanSd::from_values(&values) {
-        Ok(Some(MeanSd { mean, sd: Some(sd), .. })) => format!("{mean:.3} ± {sd:.3}"),
-        Ok(Some(MeanSd { mean, .. })) => format!("{mean:.3}"),
-        _ => "–".into(),
-    }
+    mean_sd_cell(MeanSd::from_values(&values).ok().flatten().as_ref(), 3)
 }
 
 /// The markdown section; empty when no run scores clips.

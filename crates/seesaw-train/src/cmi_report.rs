@@ -9,6 +9,7 @@ use plotters::prelude::*;
 use crate::compare::ComparisonReport;
 use crate::error::Result;
 use crate::plots::write_svg;
+use crate::report::mean_sd_cell;
 
 /// The markdown section; empty when no run has a CMI matrix.
 pub fn markdown_section(report: &ComparisonReport) -> String {
@@ -28,12 +29,8 @@ pub fn markdown_section(report: &ComparisonReport) -> String {
         let cells: Vec<String> = with
             .iter()
             .map(|s| {
-                s.cmi.iter().find(|p| p.a == pair.a && p.b == pair.b).map_or("–".into(), |p| {
-                    match p.cmi.sd {
-                        Some(sd) => format!("{:.4} ± {:.4}", p.cmi.mean, sd),
-                        None => format!("{:.4}", p.cmi.mean),
-                    }
-                })
+                let found = s.cmi.iter().find(|p| p.a == pair.a && p.b == pair.b);
+                mean_sd_cell(found.map(|p| &p.cmi), 4)
             })
             .collect();
         let _ = writeln!(out, "| {}–{} | {} |", pair.a, pair.b, cells.join(" | "));

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use seesaw_data::feature_map::TaskKind;
+use seesaw_metrics::MeanSd;
 
 use crate::compare::{ComparisonReport, primary_metric};
 use crate::error::Result;
@@ -20,13 +21,17 @@ pub fn write_markdown(report: &ComparisonReport, path: &Path) -> Result<()> {
 }
 
 fn cell(report: &ComparisonReport, architecture: &str, task: &str, metric: &str) -> String {
-    report.summary(architecture).and_then(|s| s.metrics.get(task)?.get(metric)).map_or(
-        "–".into(),
-        |m| match m.sd {
-            Some(sd) => format!("{:.4} ± {:.4}", m.mean, sd),
-            None => format!("{:.4}", m.mean),
-        },
-    )
+    mean_sd_cell(report.summary(architecture).and_then(|s| s.metrics.get(task)?.get(metric)), 4)
+}
+
+/// A table cell of every report section: `mean ± sd` with `decimals` places, the mean alone
+/// with one seed, "–" without a value.
+pub(crate) fn mean_sd_cell(value: Option<&MeanSd>, decimals: usize) -> String {
+    match value {
+        Some(MeanSd { mean, sd: Some(sd), .. }) => format!("{mean:.decimals$} ± {sd:.decimals$}"),
+        Some(MeanSd { mean, .. }) => format!("{mean:.decimals$}"),
+        None => "–".into(),
+    }
 }
 
 /// The primary-metric table: one row per architecture, one column per task.

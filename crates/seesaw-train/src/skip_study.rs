@@ -19,6 +19,7 @@ use seesaw_models::Architecture;
 
 use crate::compare::{CompareObserver, ComparisonReport, SINGLE_TASK, compare, evaluation_part};
 use crate::error::{Result, TrainError};
+use crate::report::mean_sd_cell;
 use crate::run_config::RunConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,9 +43,7 @@ fn best_on_skip<'c>(config: &'c RunConfig, report: &ComparisonReport) -> Option<
         .iter()
         .filter(|a| a.name() != SINGLE_TASK)
         .filter_map(|a| {
-            let label = a.label();
-            let summary = report.summaries.iter().find(|s| s.architecture == label)?;
-            Some((a, summary.metrics.get(SKIP_TASK)?.get("auc")?.mean))
+            Some((a, report.summary(&a.label())?.metrics.get(SKIP_TASK)?.get("auc")?.mean))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(a, _)| a)
@@ -82,8 +81,7 @@ pub fn skip_study(
         let data = prepare(&run)?;
         let study = compare(&run, &data, None, observer)?;
         let auc = |architecture: &str| {
-            let summary = study.summaries.iter().find(|s| s.architecture == architecture)?;
-            summary.metrics.get(SKIP_TASK)?.get("auc").copied()
+            study.summary(architecture)?.metrics.get(SKIP_TASK)?.get("auc").copied()
         };
         results.push(SkipStrategyResult {
             strategy,
@@ -121,14 +119,6 @@ fn duration_auc(data: &PreparedDataset) -> Result<Option<f64>> {
     Ok(auc_masked(&scores, &labels, &mask)?)
 }
 
-fn cell(value: Option<MeanSd>) -> String {
-    match value {
-        Some(MeanSd { mean, sd: Some(sd), .. }) => format!("{mean:.4} ± {sd:.4}"),
-        Some(MeanSd { mean, .. }) => format!("{mean:.4}"),
-        None => "–".into(),
-    }
-}
-
 fn describe(strategy: &SkipStrategy) -> String {
     match strategy {
         SkipStrategy::Fixed { threshold } => format!("fixed, ratio < {threshold}"),
@@ -163,9 +153,9 @@ pub fn markdown_section(report: &ComparisonReport) -> String {
             "| {} | {} | {} | {} | {} | {} |",
             describe(&r.strategy),
             r.base_rate.map_or("–".into(), |v| format!("{v:.3}")),
-            cell(r.single_task_auc),
+            mean_sd_cell(r.single_task_auc.as_ref(), 4),
             r.multi_task,
-            cell(r.multi_task_auc),
+            mean_sd_cell(r.multi_task_auc.as_ref(), 4),
             r.duration_auc.map_or("–".into(), |v| format!("{v:.3}")),
         );
     }
