@@ -25,6 +25,13 @@ pub fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
 /// Removes the temporary files that killed writers left in `dir` (none when `dir` does not
 /// exist); returns how many.
 pub fn remove_stale_temp_files(dir: &Path) -> Result<usize> {
+    remove_leftovers(dir, TEMP_PREFIX)
+}
+
+/// Removes every file and folder in `dir` whose name starts with `prefix`: what killed writers
+/// left of their temporary files and staging folders (a kill skips their own cleanup). None when
+/// `dir` does not exist; returns how many.
+pub fn remove_leftovers(dir: &Path, prefix: &str) -> Result<usize> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -33,12 +40,17 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<usize> {
     let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(|e| DataError::io(dir, e))?;
-        let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            && entry.file_type().is_ok_and(|t| t.is_file());
-        if stale {
-            std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
-            removed += 1;
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
         }
+        let path = entry.path();
+        let removal = match entry.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(t) if t.is_file() => std::fs::remove_file(&path),
+            _ => continue,
+        };
+        removal.map_err(|e| DataError::io(&path, e))?;
+        removed += 1;
     }
     Ok(removed)
 }

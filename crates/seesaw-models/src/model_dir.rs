@@ -70,7 +70,10 @@ pub fn save<T: Serialize>(
     // was killed (a kill skips the temporary folder's own cleanup) is found and removed by the
     // next save of the same model.
     let prefix = staging_prefix(dir);
-    remove_stale_staging(&parent, &prefix)?;
+    seesaw_data::atomic::remove_leftovers(&parent, &prefix).map_err(|e| ModelError::Write {
+        path: parent.clone(),
+        source: std::io::Error::other(e),
+    })?;
     let staging = seesaw_data::atomic::temp_dir_in(&parent, &prefix).map_err(|e| io(&parent, e))?;
     model.save(staging.path().join(WEIGHTS_FILE))?;
     let mut files = vec![WEIGHTS_FILE.to_string()];
@@ -115,19 +118,6 @@ pub fn save<T: Serialize>(
 fn staging_prefix(dir: &Path) -> String {
     let name = dir.file_name().map_or_else(|| "model".into(), |n| n.to_string_lossy());
     format!(".{name}.staging-")
-}
-
-/// Removes the staging folders that killed saves of this model left in `parent`.
-fn remove_stale_staging(parent: &Path, prefix: &str) -> Result<()> {
-    let entries = std::fs::read_dir(parent).map_err(|e| io(parent, e))?;
-    for entry in entries.flatten() {
-        let stale = entry.file_name().to_string_lossy().starts_with(prefix)
-            && entry.file_type().is_ok_and(|t| t.is_dir());
-        if stale {
-            std::fs::remove_dir_all(entry.path()).map_err(|e| io(&entry.path(), e))?;
-        }
-    }
-    Ok(())
 }
 
 /// The manifest and the model of `dir`.
