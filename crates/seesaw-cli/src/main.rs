@@ -3,6 +3,7 @@
 
 mod allocator;
 mod commands;
+mod interrupt;
 mod progress;
 
 use anyhow::Result;
@@ -76,7 +77,11 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(error) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_) | Command::Bench(BenchCommand::Serve(_))) {
+        interrupt::remove_temporaries_on_interrupt();
+    }
+    if let Err(error) = run(cli) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }

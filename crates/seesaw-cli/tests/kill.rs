@@ -2,6 +2,9 @@
 //! between the files of a checkpoint and of the final model save, then resumed with `--resume`
 //! until it finishes. Every resumed model must score a log exactly as the uninterrupted run's
 //! model does, and no temporary file or staging folder may be left behind.
+//!
+//! And the gentle end: SIGINT or SIGTERM during `simulate` or `train` removes the temporaries the
+//! process was writing before it exits, so nothing is left even before a next run cleans up.
 
 #![cfg(unix)]
 
@@ -43,10 +46,32 @@ fn resume(config: &Path, out: &Path) {
 
 /// Every file and folder under `out` (and beside it) that a finished run should not have.
 fn leftovers(out: &Path) -> Vec<PathBuf> {
+    let mut found = temporaries(out);
+    // The checkpoint holds its state and the files it names, nothing else.
+    let checkpoint = out.join("checkpoint");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
+    let named: Vec<String> = ["trainable", "optimizer", "best"]
+        .iter()
+        .filter_map(|k| state["files"][k].as_str().map(str::to_owned))
+        .collect();
+    for entry in std::fs::read_dir(&checkpoint).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name != "state.json" && !named.contains(&name) {
+            found.push(checkpoint.join(name));
+        }
+    }
+    found
+}
+
+/// The temporary files and staging folders under `out` and beside it.
+fn temporaries(out: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![out.to_owned()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
+        // A run stopped before it made `out` has nothing in it to check.
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if name.starts_with(".seesaw-tmp-") || name.starts_with(".tmp") {
@@ -63,20 +88,6 @@ fn leftovers(out: &Path) -> Vec<PathBuf> {
         let path = entry.unwrap().path();
         if path.file_name().unwrap().to_string_lossy().starts_with('.') {
             found.push(path);
-        }
-    }
-    // The checkpoint holds its state and the files it names, nothing else.
-    let checkpoint = out.join("checkpoint");
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
-    let named: Vec<String> = ["trainable", "optimizer", "best"]
-        .iter()
-        .filter_map(|k| state["files"][k].as_str().map(str::to_owned))
-        .collect();
-    for entry in std::fs::read_dir(&checkpoint).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if name != "state.json" && !named.contains(&name) {
-            found.push(checkpoint.join(name));
         }
     }
     found
@@ -142,5 +153,80 @@ fn killed_and_resumed_runs_equal_the_uninterrupted_run_and_leave_no_temp_file() 
         let _ = child.wait();
         resume(&config, &out);
         check(&out, &format!("kill after {at:?}"));
+    }
+}
+
+fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+#[test]
+fn an_interrupted_simulation_removes_the_files_it_was_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sim");
+    let child = seesaw()
+        .args(["simulate", "--impressions", "50000000", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the log's temporary file holds data: mid-write, the case that used to leave
+    // hundreds of MB behind.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writing = loop {
+        let writing = std::fs::read_dir(&out).into_iter().flatten().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with(".seesaw-tmp-")
+                && e.metadata().is_ok_and(|m| m.len() > 1 << 20)
+        });
+        if writing || Instant::now() > deadline {
+            break writing;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    signal(&child, libc::SIGINT);
+    let output = child.wait_with_output().unwrap();
+    assert!(writing, "no temporary file with data appeared within 60 s");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: removed"), "{stderr}");
+    let left = temporaries(&out);
+    assert!(left.is_empty(), "left behind {left:?}");
+}
+
+#[test]
+fn training_stopped_by_sigterm_leaves_no_temporary_and_resumes_to_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let reference = dir.path().join("reference");
+    let started = Instant::now();
+    let output = train(&config, &reference, false).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let full_run = started.elapsed();
+    let log = reference.join("simulator/log_standard_sim.csv");
+    let (_, expected) = eval_predictions(&reference, &log, &dir.path().join("reference.csv"));
+
+    let mut seed = 0x51_6e;
+    for i in 0..6 {
+        let out = dir.path().join(format!("stopped-{i}"));
+        let at = Duration::from_millis(next(&mut seed) % (full_run.as_millis() as u64 + 1));
+        let child = train(&config, &out, false).spawn().unwrap();
+        std::thread::sleep(at);
+        signal(&child, libc::SIGTERM);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // A run that finished before the signal exits 0; one that was stopped exits 128 + 15.
+        assert!(
+            matches!(output.status.code(), Some(0 | 143)),
+            "stopped after {at:?}: {:?} {stderr}",
+            output.status
+        );
+        // Checked before the resume, which would remove what a stopped run left.
+        let left = temporaries(&out);
+        assert!(left.is_empty(), "stopped after {at:?}: left behind {left:?}");
+        resume(&config, &out);
+        let (_, got) = eval_predictions(&out, &log, &out.with_extension("csv"));
+        assert!(got == expected, "stopped after {at:?}: the resumed model scores differently");
     }
 }

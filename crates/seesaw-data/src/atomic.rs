@@ -7,7 +7,8 @@
 //! colleagues on a shared machine is a fault.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tempfile::{NamedTempFile, TempDir};
 
@@ -17,9 +18,47 @@ use crate::error::{DataError, Result};
 /// skips their cleanup) can be recognised and removed by the next run writing there.
 pub const TEMP_PREFIX: &str = ".seesaw-tmp-";
 
+/// Every temporary file and folder this process has created: what an interrupt handler removes
+/// before the process exits (an exit skips their own cleanup). Entries are never taken out; one
+/// that was renamed into place or dropped no longer exists under its temporary name, and removal
+/// skips it. A process makes a few per checkpoint, so the list stays small.
+static CREATED_TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Creates a temporary with `create` and records its path, under the lock that
+/// [`remove_temporaries_and_exit`] takes, so no temporary is created after it has looked.
+fn created<T>(
+    create: impl FnOnce() -> std::io::Result<T>,
+    path: impl Fn(&T) -> &Path,
+) -> std::io::Result<T> {
+    let mut created = CREATED_TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner());
+    let temporary = create()?;
+    created.push(path(&temporary).to_owned());
+    Ok(temporary)
+}
+
 /// A temporary file in `dir`, to be renamed over an output there.
 pub fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
-    builder(0o666).prefix(TEMP_PREFIX).tempfile_in(dir)
+    created(|| builder(0o666).prefix(TEMP_PREFIX).tempfile_in(dir), |file| file.path())
+}
+
+/// For an interrupt (SIGINT, SIGTERM): removes every temporary file and folder this process
+/// created that still exists, then exits with `code`, holding the lock so that no other thread
+/// creates one meanwhile. Returns only by exiting.
+pub fn remove_temporaries_and_exit(code: i32) -> ! {
+    let created = CREATED_TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut removed = 0;
+    for path in created.iter() {
+        let removal = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+            Ok(_) => std::fs::remove_file(path),
+            Err(_) => continue,
+        };
+        if removal.is_ok() {
+            removed += 1;
+        }
+    }
+    eprintln!("interrupted: removed {removed} temporary file(s) and folder(s)");
+    std::process::exit(code)
 }
 
 /// Removes the temporary files that killed writers left in `dir` (none when `dir` does not
@@ -57,7 +96,7 @@ pub fn remove_leftovers(dir: &Path, prefix: &str) -> Result<usize> {
 
 /// A temporary folder in `dir` named `prefix…`, to be renamed over an output folder there.
 pub fn temp_dir_in(dir: &Path, prefix: &str) -> std::io::Result<TempDir> {
-    builder(0o777).prefix(prefix).tempdir_in(dir)
+    created(|| builder(0o777).prefix(prefix).tempdir_in(dir), |folder| folder.path())
 }
 
 fn builder(#[allow(unused_variables)] mode: u32) -> tempfile::Builder<'static, 'static> {

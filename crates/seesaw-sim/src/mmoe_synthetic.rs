@@ -136,7 +136,7 @@ pub fn write_csv(data: &MmoeSynthetic, path: &Path) -> Result<()> {
         _ => Path::new("."),
     };
     let io = |e: std::io::Error| SimError::io(path, e);
-    let tmp = crate::writer::temp_file_in(dir).map_err(io)?;
+    let tmp = seesaw_data::atomic::temp_file_in(dir).map_err(io)?;
     let mut w = BufWriter::with_capacity(1 << 20, tmp);
     let d = data.input_dim;
     let header: Vec<String> =

@@ -119,7 +119,7 @@ struct AtomicCsv {
 impl AtomicCsv {
     fn create(dir: &Path, name: &str, header: &[&str]) -> Result<Self> {
         let path = dir.join(name);
-        let tmp = temp_file_in(dir).map_err(|e| SimError::io(&path, e))?;
+        let tmp = seesaw_data::atomic::temp_file_in(dir).map_err(|e| SimError::io(&path, e))?;
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(BufWriter::with_capacity(1 << 20, tmp));
@@ -344,21 +344,10 @@ pub fn write_kuairand_with_progress(
     })
 }
 
-/// A temporary file in `dir` with the mode of any other output (0666 less the umask), not
-/// tempfile's private 0600, since it is renamed into place as the output. (seesaw-data's
-/// `atomic` does the same; the simulator does not depend on seesaw-data.)
-pub(crate) fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    // seesaw-data's `atomic::TEMP_PREFIX`: the next run removes what a killed one left.
-    builder.prefix(".seesaw-tmp-").tempfile_in(dir)
-}
-
 /// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
 fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = temp_file_in(dir).map_err(|e| SimError::io(path, e))?;
+    let mut tmp = seesaw_data::atomic::temp_file_in(dir).map_err(|e| SimError::io(path, e))?;
     let json = serde_json::to_vec_pretty(value)
         .map_err(|e| SimError::Json { path: path.to_path_buf(), message: e.to_string() })?;
     tmp.write_all(&json).map_err(|e| SimError::io(path, e))?;
