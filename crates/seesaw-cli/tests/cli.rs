@@ -277,6 +277,16 @@ fn compare_writes_reports_and_plots() {
     {
         assert!(out.join(file).exists(), "{file}");
     }
+    // Each plot also as PNG, twice the SVG's size, its text drawn with the shipped font.
+    for plot in ["metrics", "gains", "curves", "gates", "cosines", "cmi"] {
+        let png = std::fs::read(out.join(format!("{plot}.png"))).unwrap();
+        assert_eq!(&png[1..4], b"PNG", "{plot}.png");
+        let svg = std::fs::read_to_string(out.join(format!("{plot}.svg"))).unwrap();
+        let svg_width: u32 =
+            svg.split("width=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        let png_width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert_eq!(png_width, 2 * svg_width, "{plot}.png");
+    }
     // single_task is added as the reference; two seeds each.
     assert_eq!(report["runs"].as_array().unwrap().len(), 6);
     let mmoe = report["summaries"]

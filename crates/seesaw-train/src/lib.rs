@@ -13,6 +13,7 @@ pub mod error;
 pub mod evaluate;
 pub mod history;
 pub mod plots;
+pub mod png;
 pub mod report;
 pub mod run_config;
 pub mod run_data;

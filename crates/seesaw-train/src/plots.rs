@@ -1,6 +1,6 @@
-//! The comparison's plots, as SVG (text is left to the viewer, so no font files are needed):
-//! per-task primary metric with the seed spread, MTL gain per task, validation curves, gate
-//! utilisation of the gated models, and the gradient cosine of each task pair per epoch.
+//! The comparison's plots, as SVG with a PNG of each beside it (`png.rs`): per-task primary
+//! metric with the seed spread, MTL gain per task, validation curves, gate utilisation of the
+//! gated models, and the gradient cosine of each task pair per epoch.
 
 use std::path::Path;
 
@@ -24,7 +24,8 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint { path: path.to_owned(), message: format!("plotting: {e}") }
 }
 
-/// Renders into a string, then writes atomically.
+/// Renders into a string, then writes it atomically to `path` (an `.svg`) and, rasterised, to the
+/// same name with `.png`.
 pub(crate) fn write_svg(
     path: &Path,
     size: (u32, u32),
@@ -39,7 +40,9 @@ pub(crate) fn write_svg(
         draw(root.clone()).map_err(|e| plot_error(path, e))?;
         root.present().map_err(|e| plot_error(path, e))?;
     }
-    Ok(seesaw_data::atomic::write(path, svg.as_bytes())?)
+    let png = crate::png::render(&svg, path)?;
+    seesaw_data::atomic::write(path, svg.as_bytes())?;
+    Ok(seesaw_data::atomic::write(&path.with_extension("png"), &png)?)
 }
 
 pub fn write_all(report: &ComparisonReport, dir: &Path) -> Result<()> {

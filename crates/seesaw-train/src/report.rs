@@ -211,7 +211,8 @@ pub fn markdown(report: &ComparisonReport) -> String {
         if report.runs.iter().any(|r| r.clip_curve.is_some()) { ", clip_curve.svg" } else { "" };
     let _ = writeln!(
         out,
-        "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cosines.svg, cmi.svg{clip_plot}."
+        "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cosines.svg, cmi.svg{clip_plot}, \
+         each with a PNG of the same name."
     );
     out
 }
