@@ -171,6 +171,65 @@ fn fusion_ranks_by_the_requested_weights_and_demotes_negative_tasks() {
 }
 
 #[test]
+fn a_compact_answer_lists_only_the_asked_scores_of_the_best_top_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small_model(dir.path(), "model", 0, MMOE);
+    runtime().block_on(async {
+        let server = seesaw_serve::start(config(&model)).await.unwrap();
+        let mut client = HttpClient::connect(server.addr).await.unwrap();
+        let candidates: Vec<Value> = (0..40).map(|v| json!({"video_id": v})).collect();
+        let request = |extra: Value| {
+            let mut body = json!({"user_id": 3, "candidates": candidates});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body.to_string()
+        };
+        let (_, full) = post(&mut client, "/v1/score", request(json!({}))).await;
+        let full = full["results"].as_array().unwrap().clone();
+        assert_eq!(full.len(), 40);
+
+        // Two scores of the best 5: the same candidates, order and fused scores as the full answer.
+        let (status, compact) = post(
+            &mut client,
+            "/v1/score",
+            request(json!({"predictions": ["like", "click"], "top_k": 5})),
+        )
+        .await;
+        assert_eq!(status, 200, "{compact}");
+        let results = compact["results"].as_array().unwrap();
+        assert_eq!(results.len(), 5);
+        for (got, want) in results.iter().zip(&full) {
+            assert_eq!(
+                (&got["index"], &got["fused_score"]),
+                (&want["index"], &want["fused_score"])
+            );
+            let names: Vec<&String> = got["predictions"].as_object().unwrap().keys().collect();
+            assert_eq!(names, ["click", "like"], "in the model's task order");
+            assert_eq!(got["predictions"]["like"], want["predictions"]["like"]);
+        }
+        // None: the fused score alone. A top_k past the candidates returns them all.
+        let (_, bare) =
+            post(&mut client, "/v1/score", request(json!({"predictions": [], "top_k": 100}))).await;
+        let bare = bare["results"].as_array().unwrap();
+        assert_eq!(bare.len(), 40);
+        assert!(bare.iter().all(|r| r.get("predictions").is_none()), "{:?}", bare[0]);
+
+        for (extra, code) in [
+            (json!({"predictions": ["share"]}), "unknown_prediction"),
+            (json!({"top_k": 0}), "invalid_top_k"),
+            (json!({"top_k": -1}), "invalid_request"),
+        ] {
+            let (status, answer) = post(&mut client, "/v1/score", request(extra)).await;
+            assert_eq!(
+                (status, answer["error"]["code"].as_str().unwrap()),
+                (422, code),
+                "{answer}"
+            );
+        }
+        server.shutdown().await.unwrap();
+    });
+}
+
+#[test]
 fn a_saturated_server_answers_503_instead_of_queueing_without_bound() {
     let dir = tempfile::tempdir().unwrap();
     let model = train_small_model(dir.path(), "model", 0, MMOE);

@@ -9,6 +9,9 @@
 //! ```
 //! Ids may be strings or integers (KuaiRand's are integers). A candidate's `context` overrides
 //! the request's for that candidate. `fusion` replaces the model's fusion for this request.
+//!
+//! A compact response: `"predictions": ["click"]` returns only those scores per candidate (`[]`:
+//! only the fused score), and `"top_k": 50` only the best 50 candidates.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,6 +36,13 @@ pub struct ScoreRequest {
     pub candidates: Vec<Candidate>,
     #[serde(default, deserialize_with = "fusion_object")]
     pub fusion: Option<FusionConfig>,
+    /// The scores (task or extra score names) each candidate's answer lists: all when absent,
+    /// only the fused score when empty.
+    #[serde(default)]
+    pub predictions: Option<Vec<String>>,
+    /// Answer only the best `top_k` candidates (all when absent).
+    #[serde(default)]
+    pub top_k: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -198,6 +208,12 @@ pub fn decode(body: &[u8], limits: &RequestLimits) -> Result<ScoreRequest, ApiEr
         return Err(ApiError::unprocessable(
             "no_candidates",
             "'candidates' is empty: send at least one",
+        ));
+    }
+    if request.top_k == Some(0) {
+        return Err(ApiError::unprocessable(
+            "invalid_top_k",
+            "'top_k' is 0: ask for at least one candidate, or leave it out for all",
         ));
     }
     if request.candidates.len() > limits.max_candidates {

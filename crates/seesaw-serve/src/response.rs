@@ -6,7 +6,9 @@
 //!  "fusion": {"method": "weighted_sum", "weights": {"is_click": 1.0, "is_like": 1.0}, "demote": {"is_hate": 1.0}},
 //!  "results": [{"index": 3, "video_id": "5", "fused_score": 0.91, "predictions": {"is_click": 0.62, …}}, …]}
 //! ```
-//! Predictions are probabilities for binary tasks and values for regression tasks.
+//! Predictions are probabilities for binary tasks and values for regression tasks. A request's
+//! `predictions` (names) and `top_k` shrink the answer: a 500-candidate answer of the 6-task
+//! KuaiRand model is 106 KB in full, a few KB with `"predictions": [], "top_k": 50`.
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -31,7 +33,9 @@ pub struct ScoredCandidate {
     pub index: usize,
     pub video_id: String,
     pub fused_score: f64,
-    /// Task name → prediction, in the model's task order.
+    /// Task name → prediction, in the model's task order (absent when the request asked for
+    /// none).
+    #[serde(skip_serializing_if = "TaskValues::is_empty")]
     pub predictions: TaskValues,
     /// The model's extra scores (e.g. `"emotion"`), each a key of the candidate's object.
     #[serde(flatten)]
@@ -43,6 +47,68 @@ pub struct ScoredCandidate {
 pub struct TaskValues {
     pub names: std::sync::Arc<[String]>,
     pub values: Vec<f32>,
+}
+
+impl TaskValues {
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Which of the model's scores an answer lists per candidate: positions among the tasks and among
+/// the extra scores, with their names.
+#[derive(Debug, Clone)]
+pub struct ReturnedScores {
+    tasks: Vec<usize>,
+    task_names: std::sync::Arc<[String]>,
+    extras: Vec<usize>,
+    extra_names: std::sync::Arc<[String]>,
+}
+
+impl ReturnedScores {
+    /// Every score, or those the request names; an unknown name is a 422 that lists the model's.
+    pub fn for_request(
+        model: &LoadedModel,
+        request: &ScoreRequest,
+    ) -> Result<Self, crate::error::ApiError> {
+        let Some(names) = &request.predictions else {
+            return Ok(Self {
+                tasks: (0..model.task_names.len()).collect(),
+                task_names: model.task_names.clone(),
+                extras: (0..model.extra_names.len()).collect(),
+                extra_names: model.extra_names.clone(),
+            });
+        };
+        let (mut tasks, mut extras) = (Vec::new(), Vec::new());
+        for name in names {
+            if let Some(k) = model.task_names.iter().position(|t| t == name) {
+                tasks.push(k);
+            } else if let Some(k) = model.extra_names.iter().position(|e| e == name) {
+                extras.push(k);
+            } else {
+                let known: Vec<&str> = model
+                    .task_names
+                    .iter()
+                    .chain(model.extra_names.iter())
+                    .map(|s| s.as_str())
+                    .collect();
+                return Err(crate::error::ApiError::unprocessable(
+                    "unknown_prediction",
+                    format!(
+                        "'predictions' names '{name}', which this model does not score (it scores: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        let pick = |all: &[String], at: &[usize]| at.iter().map(|&k| all[k].clone()).collect();
+        Ok(Self {
+            task_names: pick(&model.task_names, &tasks),
+            extra_names: pick(&model.extra_names, &extras),
+            tasks,
+            extras,
+        })
+    }
 }
 
 impl Serialize for TaskValues {
@@ -62,39 +128,41 @@ impl ScoreResponse {
         model: &LoadedModel,
         request: &ScoreRequest,
         fusion: &Fusion,
+        returned: &ReturnedScores,
         predictions: &JobPredictions,
     ) -> Self {
-        let names = model.task_names.clone();
-        let n_tasks = names.len();
+        let n_tasks = model.task_names.len();
         let mut row = vec![0.0f32; predictions.len()];
-        let mut results: Vec<ScoredCandidate> = request
-            .candidates
-            .iter()
-            .enumerate()
-            .map(|(i, candidate)| {
-                for (k, task) in predictions.iter().enumerate() {
-                    row[k] = task[i];
+        let mut ranked: Vec<(usize, f64)> = (0..request.candidates.len())
+            .map(|i| {
+                for (k, score) in predictions.iter().enumerate() {
+                    row[k] = score[i];
                 }
-                ScoredCandidate {
-                    index: i,
-                    video_id: candidate.video_id.0.clone(),
-                    fused_score: fusion.score(&row),
-                    predictions: TaskValues {
-                        names: names.clone(),
-                        values: row[..n_tasks].to_vec(),
-                    },
-                    extras: TaskValues {
-                        names: model.extra_names.clone(),
-                        values: row[n_tasks..].to_vec(),
-                    },
-                }
+                (i, fusion.score(&row))
             })
             .collect();
         // Highest first; a stable sort keeps the request's order among equal scores.
-        results.sort_by(|a, b| b.fused_score.total_cmp(&a.fused_score));
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(request.top_k.unwrap_or(usize::MAX));
+        let results = ranked
+            .into_iter()
+            .map(|(i, fused_score)| ScoredCandidate {
+                index: i,
+                video_id: request.candidates[i].video_id.0.clone(),
+                fused_score,
+                predictions: TaskValues {
+                    names: returned.task_names.clone(),
+                    values: returned.tasks.iter().map(|&k| predictions[k][i]).collect(),
+                },
+                extras: TaskValues {
+                    names: returned.extra_names.clone(),
+                    values: returned.extras.iter().map(|&k| predictions[n_tasks + k][i]).collect(),
+                },
+            })
+            .collect();
         Self {
             model_version: model.version.clone(),
-            tasks: names.to_vec(),
+            tasks: model.task_names.to_vec(),
             fusion: request.fusion.clone().unwrap_or_else(|| model.fusion_config.clone()),
             results,
         }

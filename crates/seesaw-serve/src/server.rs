@@ -37,7 +37,7 @@ use crate::http::{HttpSettings, serve_http};
 use crate::loaded_model::{LoadedModel, ModelSource};
 use crate::metrics::{self, Metrics};
 use crate::request::{self, RequestLimits};
-use crate::response::ScoreResponse;
+use crate::response::{ReturnedScores, ScoreResponse};
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -309,6 +309,7 @@ async fn score_request(
     let request = request::decode(&body, &state.limits)?;
     let model = state.model();
     let fusion = model.fusion_for(&request)?;
+    let returned = ReturnedScores::for_request(&model, &request)?;
     let encoded = model.encode(&request)?;
     let answer = state.batcher.submit(model.clone(), encoded)?;
     let predictions = match tokio::time::timeout(state.request_timeout, answer).await {
@@ -321,7 +322,7 @@ async fn score_request(
             )));
         }
     };
-    Ok(ScoreResponse::build(&model, &request, &fusion, &predictions))
+    Ok(ScoreResponse::build(&model, &request, &fusion, &returned, &predictions))
 }
 
 fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {

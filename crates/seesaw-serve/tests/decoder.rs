@@ -218,6 +218,8 @@ fn model_request(value: &Value) -> Model<ScoreRequest> {
                 context: context.unwrap_or_default(),
                 candidates: candidates.ok_or(Fault::Shape)?,
                 fusion: fusion.flatten(),
+                predictions: None,
+                top_k: None,
             })
         }
         _ => Err(Fault::Shape),
@@ -702,6 +704,8 @@ impl GenRequest {
             context: context_expected(&self.context),
             candidates: self.candidates.iter().map(GenCandidate::expected).collect(),
             fusion: self.fusion.clone().flatten().map(|f| f.expected()),
+            predictions: None,
+            top_k: None,
         }
     }
 }
