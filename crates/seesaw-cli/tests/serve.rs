@@ -203,9 +203,24 @@ fn a_compact_answer_lists_only_the_asked_scores_of_the_best_top_k() {
                 (&want["index"], &want["fused_score"])
             );
             let names: Vec<&String> = got["predictions"].as_object().unwrap().keys().collect();
-            assert_eq!(names, ["click", "like"], "in the model's task order");
+            assert_eq!(names, ["click", "like"], "only the named ones");
             assert_eq!(got["predictions"]["like"], want["predictions"]["like"]);
         }
+        // The raw text (a JSON object's keys are sorted once parsed): model order, once each.
+        let raw = client
+            .post_json(
+                "/v1/score",
+                request(json!({"predictions": ["like", "click", "like"], "top_k": 1})).into(),
+            )
+            .await
+            .unwrap();
+        let raw = String::from_utf8(raw.body.to_vec()).unwrap();
+        let result = raw.split(r#""results":"#).nth(1).unwrap();
+        assert!(
+            result.contains(r#""predictions":{"click":"#)
+                && result.matches(r#""like":"#).count() == 1,
+            "{raw}"
+        );
         // None: the fused score alone. A top_k past the candidates returns them all.
         let (_, bare) =
             post(&mut client, "/v1/score", request(json!({"predictions": [], "top_k": 100}))).await;

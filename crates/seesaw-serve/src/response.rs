@@ -101,6 +101,11 @@ impl ReturnedScores {
                 ));
             }
         }
+        // In the model's order, each once, whatever order and repeats the request used.
+        for positions in [&mut tasks, &mut extras] {
+            positions.sort_unstable();
+            positions.dedup();
+        }
         let pick = |all: &[String], at: &[usize]| at.iter().map(|&k| all[k].clone()).collect();
         Ok(Self {
             task_names: pick(&model.task_names, &tasks),
