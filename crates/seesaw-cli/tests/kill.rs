@@ -93,6 +93,31 @@ fn temporaries(out: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The uninterrupted run every interrupted one must end equal to.
+struct Reference {
+    config: PathBuf,
+    /// The simulated log, scored by each model.
+    log: PathBuf,
+    /// The uninterrupted model's predictions on `log`.
+    expected: Vec<Vec<f64>>,
+    /// How long the uninterrupted run took: the span kills are drawn from.
+    full_run: Duration,
+}
+
+impl Reference {
+    fn train(dir: &Path) -> Self {
+        let config = config(dir);
+        let reference = dir.join("reference");
+        let started = Instant::now();
+        let output = train(&config, &reference, false).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let full_run = started.elapsed();
+        let log = reference.join("simulator/log_standard_sim.csv");
+        let (_, expected) = eval_predictions(&reference, &log, &dir.join("reference.csv"));
+        Self { config, log, expected, full_run }
+    }
+}
+
 /// A small deterministic generator for the kill times (no dependency for one test).
 fn next(state: &mut u64) -> u64 {
     *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -102,14 +127,7 @@ fn next(state: &mut u64) -> u64 {
 #[test]
 fn killed_and_resumed_runs_equal_the_uninterrupted_run_and_leave_no_temp_file() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let reference = dir.path().join("reference");
-    let started = Instant::now();
-    let output = train(&config, &reference, false).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let full_run = started.elapsed();
-    let log = reference.join("simulator/log_standard_sim.csv");
-    let (_, expected) = eval_predictions(&reference, &log, &dir.path().join("reference.csv"));
+    let Reference { config, log, expected, full_run } = Reference::train(dir.path());
 
     let check = |out: &Path, what: &str| {
         let (_, got) = eval_predictions(out, &log, &out.with_extension("csv"));
@@ -198,14 +216,7 @@ fn an_interrupted_simulation_removes_the_files_it_was_writing() {
 #[test]
 fn training_stopped_by_sigterm_leaves_no_temporary_and_resumes_to_the_same_model() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let reference = dir.path().join("reference");
-    let started = Instant::now();
-    let output = train(&config, &reference, false).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let full_run = started.elapsed();
-    let log = reference.join("simulator/log_standard_sim.csv");
-    let (_, expected) = eval_predictions(&reference, &log, &dir.path().join("reference.csv"));
+    let Reference { config, log, expected, full_run } = Reference::train(dir.path());
 
     let mut seed = 0x51_6e;
     for i in 0..6 {
