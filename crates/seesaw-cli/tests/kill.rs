@@ -183,8 +183,10 @@ fn signal(child: &std::process::Child, signal: i32) {
 fn an_interrupted_simulation_removes_the_files_it_was_writing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sim");
-    let child = seesaw()
-        .args(["simulate", "--impressions", "50000000", "--out"])
+    // Two million impressions: minutes of writing, and 1.3 GB by the disk check's estimate, which
+    // refuses a run that would not fit before writing anything.
+    let mut child = seesaw()
+        .args(["simulate", "--impressions", "2000000", "--out"])
         .arg(&out)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -200,6 +202,10 @@ fn an_interrupted_simulation_removes_the_files_it_was_writing() {
         });
         if writing || Instant::now() > deadline {
             break writing;
+        }
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            panic!("simulate ended first: {}", String::from_utf8_lossy(&output.stderr));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
