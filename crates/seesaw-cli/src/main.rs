@@ -73,10 +73,10 @@ fn main() {
     allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
-            // tiny-skia (the PNG plots) warns for every zero-length stroke, such as the
-            // error bar of a single seed, which draws as nothing, correctly.
+            // The PNG plots' renderer warns for every zero-length shape (tiny-skia: the error
+            // bar of a single seed; usvg: a bar of height 0), which draws as nothing, correctly.
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,tiny_skia=error".into()),
+                .unwrap_or_else(|_| "warn,tiny_skia=error,usvg=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

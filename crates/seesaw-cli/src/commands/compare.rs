@@ -106,8 +106,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
         println!("best architecture on the mean primary metric: {best}");
     }
     println!(
-        "wrote {}/report.md, report.json, metrics.svg, gains.svg, curves.svg, gates.svg, \
-         cosines.svg, cmi.svg",
+        "wrote {}/report.md, report.json, and metrics, gains, curves, gates, cosines and cmi \
+         plots, each as .svg and .png",
         args.out.display()
     );
     Ok(())
