@@ -45,15 +45,34 @@ pub(crate) fn write_svg(
     Ok(seesaw_data::atomic::write(&path.with_extension("png"), &png)?)
 }
 
-pub fn write_all(report: &ComparisonReport, dir: &Path) -> Result<()> {
-    metrics_plot(report, &dir.join("metrics.svg"))?;
-    gains_plot(report, &dir.join("gains.svg"))?;
-    curves_plot(report, &dir.join("curves.svg"))?;
-    gates_plot(report, &dir.join("gates.svg"))?;
-    crate::cmi_report::heatmap(report, &dir.join("cmi.svg"))?;
-    cosines_plot(report, &dir.join("cosines.svg"))?;
+/// Draws one plot of a report into the `.svg` path it is given.
+type Draw = fn(&ComparisonReport, &Path) -> Result<()>;
+
+/// The plots a report gets, by file stem, with what draws each: the one list that `write_all`
+/// draws and the report and `compare` name.
+fn plots(report: &ComparisonReport) -> Vec<(&'static str, Draw)> {
+    let mut plots: Vec<(&'static str, Draw)> = vec![
+        ("metrics", metrics_plot),
+        ("gains", gains_plot),
+        ("curves", curves_plot),
+        ("gates", gates_plot),
+        ("cosines", cosines_plot),
+        ("cmi", crate::cmi_report::heatmap),
+    ];
     if report.runs.iter().any(|r| r.clip_curve.is_some()) {
-        crate::clip_curve::plot(report, &dir.join("clip_curve.svg"))?;
+        plots.push(("clip_curve", crate::clip_curve::plot));
+    }
+    plots
+}
+
+/// The file stems of the plots `write_all` writes for `report` (each as `.svg` and `.png`).
+pub fn names(report: &ComparisonReport) -> Vec<&'static str> {
+    plots(report).into_iter().map(|(name, _)| name).collect()
+}
+
+pub fn write_all(report: &ComparisonReport, dir: &Path) -> Result<()> {
+    for (name, draw) in plots(report) {
+        draw(report, &dir.join(format!("{name}.svg")))?;
     }
     Ok(())
 }

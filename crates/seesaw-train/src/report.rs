@@ -207,13 +207,9 @@ pub fn markdown(report: &ComparisonReport) -> String {
     out.push_str(&crate::cmi_report::markdown_section(report));
     out.push_str(&crate::clip_curve::markdown_section(report));
     out.push_str(&crate::skip_study::markdown_section(report));
-    let clip_plot =
-        if report.runs.iter().any(|r| r.clip_curve.is_some()) { ", clip_curve.svg" } else { "" };
-    let _ = writeln!(
-        out,
-        "\nPlots: metrics.svg, gains.svg, curves.svg, gates.svg, cosines.svg, cmi.svg{clip_plot}, \
-         each with a PNG of the same name."
-    );
+    let plots: Vec<String> =
+        crate::plots::names(report).iter().map(|name| format!("{name}.svg")).collect();
+    let _ = writeln!(out, "\nPlots: {}, each with a PNG of the same name.", plots.join(", "));
     out
 }
 

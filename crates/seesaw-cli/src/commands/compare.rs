@@ -106,9 +106,9 @@ pub fn run(args: CompareArgs) -> Result<()> {
         println!("best architecture on the mean primary metric: {best}");
     }
     println!(
-        "wrote {}/report.md, report.json, and metrics, gains, curves, gates, cosines and cmi \
-         plots, each as .svg and .png",
-        args.out.display()
+        "wrote {}/report.md, report.json, and the plots {}, each as .svg and .png",
+        args.out.display(),
+        plots::names(&comparison).join(", ")
     );
     Ok(())
 }
