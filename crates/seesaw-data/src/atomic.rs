@@ -46,17 +46,8 @@ pub fn temp_file_in(dir: &Path) -> std::io::Result<NamedTempFile> {
 /// creates one meanwhile. Returns only by exiting.
 pub fn remove_temporaries_and_exit(code: i32) -> ! {
     let created = CREATED_TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner());
-    let mut removed = 0;
-    for path in created.iter() {
-        let removal = match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-            Ok(_) => std::fs::remove_file(path),
-            Err(_) => continue,
-        };
-        if removal.is_ok() {
-            removed += 1;
-        }
-    }
+    let removed =
+        created.iter().filter(|path| matches!(remove_file_or_folder(path), Ok(true))).count();
     eprintln!("interrupted: removed {removed} temporary file(s) and folder(s)");
     std::process::exit(code)
 }
@@ -83,15 +74,21 @@ pub fn remove_leftovers(dir: &Path, prefix: &str) -> Result<usize> {
             continue;
         }
         let path = entry.path();
-        let removal = match entry.file_type() {
-            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
-            Ok(t) if t.is_file() => std::fs::remove_file(&path),
-            _ => continue,
-        };
-        removal.map_err(|e| DataError::io(&path, e))?;
-        removed += 1;
+        if remove_file_or_folder(&path).map_err(|e| DataError::io(&path, e))? {
+            removed += 1;
+        }
     }
     Ok(removed)
+}
+
+/// Removes `path` if it is a file or a folder (with what it holds); `false` when it is neither
+/// (gone, or a link or other entry no writer here makes), which is left alone.
+fn remove_file_or_folder(path: &Path) -> std::io::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path).map(|()| true),
+        Ok(meta) if meta.is_file() => std::fs::remove_file(path).map(|()| true),
+        _ => Ok(false),
+    }
 }
 
 /// A temporary folder in `dir` named `prefix…`, to be renamed over an output folder there.
