@@ -216,6 +216,10 @@ pub fn write_kuairand_with_progress(
     mut progress: impl FnMut(u64),
 ) -> Result<SimFiles> {
     std::fs::create_dir_all(out_dir).map_err(|e| SimError::io(out_dir, e))?;
+    // The half-written files of a simulation into this folder that was killed (a kill skips
+    // their cleanup), before the free space is counted.
+    seesaw_data::atomic::remove_stale_temp_files(out_dir)
+        .map_err(|e| SimError::io(out_dir, std::io::Error::other(e)))?;
     check_free_space(out_dir, platform.config().n_impressions)?;
     let world = platform.world();
 

@@ -26,9 +26,7 @@ pub fn prepare_run_data(config: &mut RunConfig, out: &Path) -> Result<RunData> {
         return Ok(RunData { data: prepare(&config.dataset)?, truth: None });
     };
     let platform = Platform::new(&sim)?;
-    let sim_dir = out.join("simulator");
-    seesaw_data::atomic::remove_stale_temp_files(&sim_dir)?;
-    let files = write_kuairand(&platform, &sim_dir)?;
+    let files = write_kuairand(&platform, &out.join("simulator"))?;
     let spec = &mut config.dataset;
     spec.log.path = Some(files.log);
     if let Some(users) = &mut spec.users {

@@ -96,8 +96,6 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     let config = resolve_config(&args)?;
     let platform = Platform::new(&config)?;
-    // The half-written files of a simulation that was interrupted here (Ctrl-C, a kill).
-    seesaw_data::atomic::remove_stale_temp_files(&args.out)?;
     let bar = progress::bar(config.n_impressions, "simulating");
     let files = write_kuairand_with_progress(&platform, &args.out, |rows| bar.set_position(rows))?;
     bar.finish_and_clear();
