@@ -7,11 +7,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
+pub use crate::feature_fit::fit_feature;
 pub use crate::labels::Polarity;
 use crate::labels::{FittedSkip, SKIP_TASK, WATCH_RATIO_TASK, WATCH_THROUGH_TASK};
 use crate::numeric::FittedNumeric;
 use crate::raw_feature::{RawFeature, RawValues};
-use crate::spec::{DatasetSpec, FeatureKind, NumericTransform};
+use crate::spec::DatasetSpec;
 use crate::vocabulary::Vocabulary;
 
 pub const FEATURE_MAP_VERSION: u32 = 1;
@@ -299,53 +300,6 @@ pub fn resolve_tasks(spec: &DatasetSpec) -> Result<Vec<TaskInfo>> {
     Ok(tasks)
 }
 
-/// Fits one feature from the raw values of training rows (`rows` index into `raw`; repeated
-/// indices weight the value by its impressions).
-pub fn fit_feature(
-    raw: &RawFeature,
-    source: FeatureSource,
-    rows: impl Iterator<Item = u32>,
-) -> FittedFeature {
-    let spec = &raw.spec;
-    let encoding = match (&raw.values, spec.kind) {
-        (RawValues::Tokens { tokens, values }, FeatureKind::Multi) => {
-            let mut cell_counts = vec![0u64; tokens.len()];
-            rows.for_each(|r| cell_counts[values[r as usize] as usize] += 1);
-            let mut counts = std::collections::HashMap::<&str, u64>::new();
-            for (cell, &n) in tokens.tokens().zip(&cell_counts) {
-                for part in split_multi(cell, &spec.separator) {
-                    *counts.entry(part).or_default() += n;
-                }
-            }
-            Encoding::Multi {
-                vocabulary: Vocabulary::fit(counts, spec.min_count),
-                separator: spec.separator.clone(),
-                max_len: spec.max_len,
-            }
-        }
-        (RawValues::Tokens { tokens, values }, _) => {
-            let mut counts = vec![0u64; tokens.len()];
-            rows.for_each(|r| counts[values[r as usize] as usize] += 1);
-            let vocabulary = Vocabulary::fit(tokens.tokens().zip(counts), spec.min_count);
-            if spec.one_hot {
-                Encoding::OneHot { vocabulary }
-            } else {
-                Encoding::Categorical { vocabulary }
-            }
-        }
-        (RawValues::Numbers(values), _) => {
-            let numeric =
-                FittedNumeric::fit(spec.transform, rows.map(|r| values[r as usize]), spec.buckets);
-            if spec.transform == NumericTransform::Quantile {
-                Encoding::Bucketized { numeric }
-            } else {
-                Encoding::Numeric { numeric }
-            }
-        }
-    };
-    FittedFeature { name: spec.name().to_owned(), column: spec.column.clone(), source, encoding }
-}
-
 /// A single value handed to `FittedFeature::encode_value`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FeatureValue<'a> {
@@ -373,7 +327,7 @@ fn number_of(value: FeatureValue<'_>) -> Result<f32, String> {
 
 /// The values of a multi-valued cell: "3,39", "[8, 2]" (KuaiRec's lists) and "'a'|'b'" all
 /// split into bare values.
-fn split_multi<'a>(cell: &'a str, separator: &'a str) -> impl Iterator<Item = &'a str> {
+pub(crate) fn split_multi<'a>(cell: &'a str, separator: &'a str) -> impl Iterator<Item = &'a str> {
     cell.split(separator)
         .map(|s| s.trim_matches(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '"' | '\'')))
         .filter(|s| !s.is_empty())
@@ -463,7 +417,7 @@ impl FittedFeature {
 mod tests {
     use super::*;
     use crate::interner::Interner;
-    use crate::spec::FeatureSpec;
+    use crate::spec::{FeatureSpec, NumericTransform};
 
     fn tokens(spec: FeatureSpec, cells: &[&str]) -> RawFeature {
         let mut interner = Interner::new();

@@ -19,6 +19,7 @@ pub mod dates;
 pub mod entity;
 pub mod error;
 pub mod fault;
+pub mod feature_fit;
 pub mod feature_map;
 pub mod filter;
 pub mod interner;

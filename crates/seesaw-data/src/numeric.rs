@@ -24,26 +24,86 @@ fn signed_log1p(x: f64) -> f64 {
     x.signum() * x.abs().ln_1p()
 }
 
-impl FittedNumeric {
-    /// Fits on the values of training rows; NaN (missing) values are skipped.
-    pub fn fit(
-        transform: NumericTransform,
-        values: impl Iterator<Item = f32>,
-        buckets: usize,
-    ) -> Self {
-        let uses_log = matches!(transform, NumericTransform::Log1p | NumericTransform::Log1pZscore);
-        let mut n = 0u64;
-        let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
-        let mut sample = Vec::new();
+/// At most this many values are held for quantile edges while fitting; past it, every other one
+/// is dropped and later values are taken at twice the stride. Logs of up to this many training
+/// rows keep every value until the end, where the stride rule of `MAX_QUANTILE_SAMPLE` applies.
+const MAX_HELD_SAMPLE: usize = 8 * MAX_QUANTILE_SAMPLE;
+
+/// The running statistics a numeric transform is fitted from: filled from one slice of rows or
+/// chunk by chunk from a stream, and merged across chunks.
+#[derive(Debug, Clone)]
+pub struct NumericFitter {
+    transform: NumericTransform,
+    buckets: usize,
+    n: u64,
+    sum: f64,
+    sum_sq: f64,
+    /// Quantile transform only: every `stride`-th value seen.
+    sample: Vec<f64>,
+    stride: u64,
+    seen: u64,
+}
+
+impl NumericFitter {
+    pub fn new(transform: NumericTransform, buckets: usize) -> Self {
+        Self {
+            transform,
+            buckets,
+            n: 0,
+            sum: 0.0,
+            sum_sq: 0.0,
+            sample: Vec::new(),
+            stride: 1,
+            seen: 0,
+        }
+    }
+
+    /// Adds training values; NaN (missing) values are skipped.
+    pub fn add(&mut self, values: impl Iterator<Item = f32>) {
+        let uses_log =
+            matches!(self.transform, NumericTransform::Log1p | NumericTransform::Log1pZscore);
+        let quantile = self.transform == NumericTransform::Quantile;
         for v in values.filter(|v| !v.is_nan()) {
             let x = if uses_log { signed_log1p(v as f64) } else { v as f64 };
-            n += 1;
-            sum += x;
-            sum_sq += x * x;
-            if transform == NumericTransform::Quantile {
-                sample.push(v as f64);
+            self.n += 1;
+            self.sum += x;
+            self.sum_sq += x * x;
+            if quantile {
+                if self.seen.is_multiple_of(self.stride) {
+                    self.sample.push(v as f64);
+                    if self.sample.len() > MAX_HELD_SAMPLE {
+                        self.halve_sample();
+                    }
+                }
+                self.seen += 1;
             }
         }
+    }
+
+    fn halve_sample(&mut self) {
+        let mut keep = false;
+        self.sample.retain(|_| {
+            keep = !keep;
+            keep
+        });
+        self.stride *= 2;
+    }
+
+    /// Adds the statistics of another fitter of the same transform.
+    pub fn merge(&mut self, other: NumericFitter) {
+        self.n += other.n;
+        self.sum += other.sum;
+        self.sum_sq += other.sum_sq;
+        self.seen += other.seen;
+        self.stride = self.stride.max(other.stride);
+        self.sample.extend(other.sample);
+        while self.sample.len() > MAX_HELD_SAMPLE {
+            self.halve_sample();
+        }
+    }
+
+    pub fn finish(self) -> FittedNumeric {
+        let Self { transform, buckets, n, sum, sum_sq, mut sample, .. } = self;
         let mean = if n > 0 { sum / n as f64 } else { 0.0 };
         let variance = if n > 1 { (sum_sq - n as f64 * mean * mean) / (n - 1) as f64 } else { 0.0 };
         let std = variance.max(0.0).sqrt();
@@ -58,7 +118,20 @@ impl FittedNumeric {
                 (1..buckets).map(|b| quantile_sorted(&sample, b as f64 / buckets as f64)).collect();
             edges.dedup();
         }
-        Self { transform, mean, std, edges }
+        FittedNumeric { transform, mean, std, edges }
+    }
+}
+
+impl FittedNumeric {
+    /// Fits on the values of training rows; NaN (missing) values are skipped.
+    pub fn fit(
+        transform: NumericTransform,
+        values: impl Iterator<Item = f32>,
+        buckets: usize,
+    ) -> Self {
+        let mut fitter = NumericFitter::new(transform, buckets);
+        fitter.add(values);
+        fitter.finish()
     }
 
     /// The dense value of `v` (NaN = missing, filled with the training mean).
@@ -111,6 +184,39 @@ mod tests {
         assert_eq!(fitted.std, 1.0);
         assert_eq!(fitted.dense(3.0), 1.0);
         assert_eq!(fitted.dense(f32::NAN), 0.0);
+    }
+
+    #[test]
+    fn fitting_in_chunks_matches_fitting_at_once() {
+        let values: Vec<f32> = (0..1000).map(|v| ((v * 37) % 1000) as f32 * 0.5).collect();
+        for transform in [NumericTransform::Log1pZscore, NumericTransform::Quantile] {
+            let whole = FittedNumeric::fit(transform, values.iter().copied(), 5);
+            let mut fitter = NumericFitter::new(transform, 5);
+            for chunk in values.chunks(300) {
+                let mut part = NumericFitter::new(transform, 5);
+                part.add(chunk.iter().copied());
+                fitter.merge(part);
+            }
+            let merged = fitter.finish();
+            assert!((merged.mean - whole.mean).abs() < 1e-9 * whole.mean.abs().max(1.0));
+            assert!((merged.std - whole.std).abs() < 1e-9 * whole.std.max(1.0));
+            assert_eq!(merged.edges, whole.edges, "{transform:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_stream_keeps_a_bounded_even_sample() {
+        let mut fitter = NumericFitter::new(NumericTransform::Quantile, 4);
+        // Scrambled values in 0..1000, so that a thinned sample is not a lattice of them.
+        let scrambled = |i: u64| (i.wrapping_mul(2_654_435_761) % (1 << 32) % 1000) as f32;
+        fitter.add((0..(MAX_HELD_SAMPLE as u64 * 2 + 10)).map(scrambled));
+        assert!(fitter.sample.len() <= MAX_HELD_SAMPLE);
+        assert!(fitter.stride >= 2, "the sample was thinned");
+        let fitted = fitter.finish();
+        assert_eq!(fitted.edges.len(), 3);
+        for (edge, quartile) in fitted.edges.iter().zip([250.0, 500.0, 750.0]) {
+            assert!((edge - quartile).abs() < 5.0, "{:?}", fitted.edges);
+        }
     }
 
     #[test]
