@@ -54,6 +54,58 @@ impl Batch {
     }
 }
 
+impl Batch {
+    /// The rows `picks` — (index into `sources`, row of that batch) — in that order, as one
+    /// batch. The sources must share one layout (they come from one feature map); `rows` and
+    /// `user_group` are carried over from them.
+    pub fn gather(sources: &[Batch], picks: &[(u32, u32)]) -> Batch {
+        let Some(first) = sources.first() else { return Batch::default() };
+        let n = picks.len();
+        let (nc, nd, nm, nt) =
+            (first.n_categorical, first.n_dense, first.multi_width, first.n_tasks);
+        let mut out = Batch {
+            size: n,
+            n_categorical: nc,
+            n_dense: nd,
+            multi_width: nm,
+            n_tasks: nt,
+            categorical: Vec::with_capacity(n * nc),
+            dense: Vec::with_capacity(n * nd),
+            multi: Vec::with_capacity(n * nm),
+            labels: vec![0.0; n * nt],
+            masks: vec![0.0; n * nt],
+            user_group: Vec::with_capacity(n),
+            rows: Vec::with_capacity(n),
+            clips: first.clips.as_ref().map(|c| ClipBatch {
+                n_clips: c.n_clips,
+                dim: c.dim,
+                ..Default::default()
+            }),
+        };
+        for (i, &(source, row)) in picks.iter().enumerate() {
+            let b = &sources[source as usize];
+            let r = row as usize;
+            out.categorical.extend_from_slice(&b.categorical[r * nc..(r + 1) * nc]);
+            out.dense.extend_from_slice(&b.dense[r * nd..(r + 1) * nd]);
+            out.multi.extend_from_slice(&b.multi[r * nm..(r + 1) * nm]);
+            for k in 0..nt {
+                out.labels[k * n + i] = b.labels[k * b.size + r];
+                out.masks[k * n + i] = b.masks[k * b.size + r];
+            }
+            out.user_group.push(b.user_group[r]);
+            out.rows.push(b.rows[r]);
+            if let (Some(to), Some(from)) = (out.clips.as_mut(), b.clips.as_ref()) {
+                let (c, dim) = (from.n_clips, from.dim);
+                to.labels.extend_from_slice(&from.labels[r * c..(r + 1) * c]);
+                to.masks.extend_from_slice(&from.masks[r * c..(r + 1) * c]);
+                to.weights.extend_from_slice(&from.weights[r * c..(r + 1) * c]);
+                to.features.extend_from_slice(&from.features[r * c * dim..(r + 1) * c * dim]);
+            }
+        }
+        out
+    }
+}
+
 /// One row's inputs to a batch.
 pub struct RowInputs<'a> {
     pub user_id: u32,

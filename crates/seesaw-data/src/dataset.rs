@@ -151,6 +151,20 @@ pub fn read_side_tables(spec: &DatasetSpec) -> Result<(Option<SideTable>, Option
     Ok((read(&spec.users, "user")?, read(&spec.videos, "video")?))
 }
 
+/// The clip-feature table the spec names, when it asks for clip labels.
+pub(crate) fn read_clip_table(spec: &DatasetSpec) -> Result<Option<ClipTable>> {
+    match (spec.clips.as_ref(), spec.labels.clips) {
+        (Some(clip_spec), Some(n)) => match &clip_spec.path {
+            Some(path) => Ok(Some(ClipTable::read(clip_spec, path, n)?)),
+            None => Ok(None),
+        },
+        (Some(clip_spec), None) if clip_spec.path.is_some() => {
+            Err(DataError::spec("clip features need labels.clips (the number of clips)"))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Says which split emptied training, what the log holds, and what would work.
 fn no_training_rows(log: &InteractionLog, split: &SplitSpec) -> DataError {
     let message = match split {
@@ -253,18 +267,7 @@ pub fn prepare_log(
             &user_keys,
         )
     });
-    let clip_spec = spec.clips.as_ref();
-    let n_clips = spec.labels.clips;
-    let clips = match (clip_spec, n_clips) {
-        (Some(clip_spec), Some(n)) => match &clip_spec.path {
-            Some(path) => Some(ClipTable::read(clip_spec, path, n)?),
-            None => None,
-        },
-        (Some(clip_spec), None) if clip_spec.path.is_some() => {
-            return Err(DataError::spec("clip features need labels.clips (the number of clips)"));
-        }
-        _ => None,
-    };
+    let clips = read_clip_table(spec)?;
     let feature_map = FeatureMap {
         version: FEATURE_MAP_VERSION,
         spec: spec.clone(),

@@ -32,8 +32,10 @@ pub mod side_table;
 pub mod spec;
 pub mod spec_toml;
 pub mod split;
+pub mod streamed_dataset;
 pub mod streaming;
 pub mod table;
+pub mod training_data;
 pub mod vocabulary;
 
 pub use error::{DataError, Result};

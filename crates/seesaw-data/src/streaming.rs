@@ -111,54 +111,80 @@ impl<'a> StreamingBatches<'a> {
     }
 
     fn encode(&mut self, log: &InteractionLog) -> Result<Batch> {
-        let map = self.map;
-        let n_clips = map.spec.labels.clips;
-        let mut builder = BatchBuilder::new(
+        let batch = encode_rows(
+            self.map,
             &self.schema,
-            &self.tables.users,
-            &self.tables.videos,
-            map.tasks.len(),
-            n_clips.map(|n| (n, self.tables.clips.as_ref())),
-            log.len(),
-        );
-        let log_features: Vec<_> = map.features_of(FeatureSource::Log).collect();
-        let deriver = label_deriver(map, log)?;
-        let mut context = EncodedParts::default();
-        let mut labels = vec![(0.0, false); map.tasks.len()];
-        for r in 0..log.len() {
-            let user_key = log.users.token(log.user[r]);
-            let video_key = log.videos.token(log.video[r]);
-            if let Some(keys) = self.row_keys.as_mut() {
-                keys.push((user_key.to_owned(), video_key.to_owned()));
-            }
-            context.categorical.clear();
-            context.dense.clear();
-            context.multi.clear();
-            for (fitted, raw) in log_features.iter().zip(&log.features) {
-                fitted.encode(raw, r, &mut context);
-            }
-            let label_row = log.label_row(r);
-            for (k, label) in labels.iter_mut().enumerate() {
-                *label = deriver.label(k, &label_row);
-            }
-            builder.push(RowInputs {
-                user_id: map.user_id.index(user_key),
-                video_id: map.video_id.index(video_key),
-                user_row: self.tables.users.row_of(user_key),
-                video_row: self.tables.videos.row_of(video_key),
-                clip_row: self.tables.clips.as_ref().map_or(0, |c| c.row_of(video_key)),
-                context_categorical: &context.categorical,
-                context_dense: &context.dense,
-                context_multi: &context.multi,
-                labels: &labels,
-                watch_ratio: label_row.watch_ratio,
-                user_group: self.user_groups.intern(user_key),
-                row: (self.rows_emitted + r as u64) as u32,
-            });
-        }
+            self.tables,
+            log,
+            0..log.len(),
+            &mut self.user_groups,
+            self.rows_emitted,
+            self.row_keys.as_mut(),
+        )?;
         self.rows_emitted += log.len() as u64;
-        Ok(builder.finish())
+        Ok(batch)
     }
+}
+
+/// Encodes rows `rows` of one chunk's log through a fitted feature map: the batch rows carry
+/// running row numbers from `first_row` on, and user groups from `user_groups` (shared across
+/// the chunks of one stream). With `row_keys`, each row's (user, video) key is appended to it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_rows(
+    map: &FeatureMap,
+    schema: &FeatureSchema,
+    tables: &EncodedSideTables,
+    log: &InteractionLog,
+    rows: impl ExactSizeIterator<Item = usize>,
+    user_groups: &mut Interner,
+    first_row: u64,
+    mut row_keys: Option<&mut Vec<(String, String)>>,
+) -> Result<Batch> {
+    let n_clips = map.spec.labels.clips;
+    let mut builder = BatchBuilder::new(
+        schema,
+        &tables.users,
+        &tables.videos,
+        map.tasks.len(),
+        n_clips.map(|n| (n, tables.clips.as_ref())),
+        rows.len(),
+    );
+    let log_features: Vec<_> = map.features_of(FeatureSource::Log).collect();
+    let deriver = label_deriver(map, log)?;
+    let mut context = EncodedParts::default();
+    let mut labels = vec![(0.0, false); map.tasks.len()];
+    for (i, r) in rows.enumerate() {
+        let user_key = log.users.token(log.user[r]);
+        let video_key = log.videos.token(log.video[r]);
+        if let Some(keys) = row_keys.as_mut() {
+            keys.push((user_key.to_owned(), video_key.to_owned()));
+        }
+        context.categorical.clear();
+        context.dense.clear();
+        context.multi.clear();
+        for (fitted, raw) in log_features.iter().zip(&log.features) {
+            fitted.encode(raw, r, &mut context);
+        }
+        let label_row = log.label_row(r);
+        for (k, label) in labels.iter_mut().enumerate() {
+            *label = deriver.label(k, &label_row);
+        }
+        builder.push(RowInputs {
+            user_id: map.user_id.index(user_key),
+            video_id: map.video_id.index(video_key),
+            user_row: tables.users.row_of(user_key),
+            video_row: tables.videos.row_of(video_key),
+            clip_row: tables.clips.as_ref().map_or(0, |c| c.row_of(video_key)),
+            context_categorical: &context.categorical,
+            context_dense: &context.dense,
+            context_multi: &context.multi,
+            labels: &labels,
+            watch_ratio: label_row.watch_ratio,
+            user_group: user_groups.intern(user_key),
+            row: (first_row + i as u64) as u32,
+        });
+    }
+    Ok(builder.finish())
 }
 
 impl Iterator for StreamingBatches<'_> {

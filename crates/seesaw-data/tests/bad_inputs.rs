@@ -11,9 +11,11 @@ use seesaw_data::DataError;
 use seesaw_data::cleaning::{DropPolicy, DropReason};
 use seesaw_data::dataset::{PreparedDataset, prepare};
 use seesaw_data::log::InteractionLog;
-use seesaw_data::spec::{DatasetSpec, FeatureSpec, NumericTransform, SideTableSpec};
+use seesaw_data::spec::{DatasetSpec, FeatureSpec, NumericTransform, SideTableSpec, SplitSpec};
 use seesaw_data::split::Part;
+use seesaw_data::streamed_dataset::StreamedDataset;
 use seesaw_data::table::TableReader;
+use seesaw_data::training_data::TrainingData;
 use tempfile::TempDir;
 
 const COLUMNS: [&str; 19] = [
@@ -889,4 +891,104 @@ fn random_mutations_never_panic_and_errors_name_the_file() {
     }
     println!("mutations: {ok} read, {failed} failed with the file named");
     assert!(ok > 0 && failed > 0, "{ok} read, {failed} failed");
+}
+
+/// Every batch of one part of a streamed dataset, or its first error.
+fn streamed_rows(data: &StreamedDataset, part: Part) -> seesaw_data::Result<usize> {
+    let mut rows = 0;
+    for batch in data.batches(part, 7, Some(3)) {
+        rows += batch?.size;
+    }
+    Ok(rows)
+}
+
+#[test]
+fn a_streamed_fit_splits_rows_in_any_day_order_as_the_in_memory_fit_does() {
+    let dir = TempDir::new().unwrap();
+    // Days cycle 08, 09, 10, 11 row by row: every chunk holds every day, in no order.
+    let path = write(&dir, "log.csv", csv(&(0..200).map(good).collect::<Vec<_>>()));
+    let spec = spec_for(&path);
+    let memory = prepare(&spec).unwrap();
+    let streamed = StreamedDataset::fit(&spec, 16).unwrap();
+    for part in [Part::Train, Part::Valid, Part::Test] {
+        assert_eq!(streamed.part_len(part), memory.split.part(part).len(), "{part:?}");
+        assert_eq!(streamed_rows(&streamed, part).unwrap(), memory.split.part(part).len());
+    }
+    assert_eq!(streamed.part_len(Part::Train), 100, "the first two of four days train");
+    let (a, b) = (streamed.feature_map(), &memory.feature_map);
+    assert_eq!(
+        (&a.user_id, &a.video_id, &a.features, &a.skip),
+        (&b.user_id, &b.video_id, &b.features, &b.skip)
+    );
+
+    // The same with the rows ordered by day, and with the split given by end days.
+    let mut rows: Vec<_> = (0..200).map(good).collect();
+    rows.sort_by(|x, y| x[col("date")].cmp(&y[col("date")]));
+    let path = write(&dir, "sorted.csv", csv(&rows));
+    let mut spec = spec_for(&path);
+    let sorted = StreamedDataset::fit(&spec, 16).unwrap();
+    assert_eq!(sorted.feature_map().user_id, b.user_id);
+    assert_eq!(sorted.part_len(Part::Valid), 100);
+    spec.split = SplitSpec::Temporal {
+        train_end: Some(20220408),
+        valid_end: Some(20220410),
+        valid_days: 0,
+        test_days: 0,
+    };
+    let by_end = StreamedDataset::fit(&spec, 16).unwrap();
+    assert_eq!([Part::Train, Part::Valid, Part::Test].map(|p| by_end.part_len(p)), [50, 100, 50]);
+    // A random split: each row drawn by its line, the same rows in the fit and every pass.
+    spec.split = SplitSpec::Random { seed: 1, valid_fraction: 0.2, test_fraction: 0.1 };
+    let random = StreamedDataset::fit(&spec, 16).unwrap();
+    let parts = [Part::Train, Part::Valid, Part::Test];
+    assert_eq!(parts.map(|p| random.part_len(p)).iter().sum::<usize>(), 200);
+    for part in parts {
+        assert!(random.part_len(part) > 10, "{part:?}: {}", random.part_len(part));
+        assert_eq!(streamed_rows(&random, part).unwrap(), random.part_len(part));
+    }
+}
+
+#[test]
+fn a_streamed_fit_refuses_what_needs_the_whole_log_and_names_why() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "log.csv", csv(&(0..40).map(good).collect::<Vec<_>>()));
+    let mut spec = spec_for(&path);
+    spec.split = SplitSpec::LeaveLast { valid: 1, test: 0 };
+    let message = StreamedDataset::fit(&spec, 16).err().unwrap().to_string();
+    assert_contains(&message, &["leave-last", "temporal or random"]);
+    let mut spec = spec_for(&path);
+    spec.filter.min_user_interactions = 5;
+    let message = StreamedDataset::fit(&spec, 16).err().unwrap().to_string();
+    assert_contains(&message, &["[dataset.filter]", "train in memory"]);
+    // Days named by the split but by no column.
+    let mut spec = spec_for(&path);
+    (spec.log.date, spec.log.timestamp) = (None, None);
+    spec.split = SplitSpec::Temporal {
+        train_end: Some(20220409),
+        valid_end: None,
+        valid_days: 0,
+        test_days: 0,
+    };
+    let message = StreamedDataset::fit(&spec, 16).err().unwrap().to_string();
+    assert_contains(&message, &["temporal split needs a date or timestamp column"]);
+    // Four days, all held out: nothing trains.
+    let mut spec = spec_for(&path);
+    spec.split =
+        SplitSpec::Temporal { train_end: None, valid_end: None, valid_days: 3, test_days: 1 };
+    let message = StreamedDataset::fit(&spec, 16).err().unwrap().to_string();
+    assert_contains(&message, &["no training rows", "4 day(s)", "at least 5"]);
+}
+
+#[test]
+fn a_log_that_breaks_after_the_fit_is_an_error_naming_its_line_not_a_short_epoch() {
+    let dir = TempDir::new().unwrap();
+    let rows: Vec<_> = (0..200).map(good).collect();
+    let path = write(&dir, "log.csv", csv(&rows));
+    let data = StreamedDataset::fit(&spec_for(&path), 16).unwrap();
+    // The file is replaced between epochs by one with a short row on line 152.
+    let mut broken = rows.clone();
+    broken[150].truncate(3);
+    write(&dir, "log.csv", csv(&broken));
+    let err = streamed_rows(&data, Part::Train).unwrap_err();
+    assert_contains(&err.to_string(), &["log.csv", "line 152", "got 3"]);
 }

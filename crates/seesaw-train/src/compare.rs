@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use seesaw_data::dataset::PreparedDataset;
 use seesaw_data::feature_map::{TaskInfo, TaskKind};
-use seesaw_data::split::Part;
+use seesaw_data::training_data::TrainingData;
 use seesaw_metrics::{
     MeanSd, MetricDirection, MtlComparison, TaskComparison, compare_to_single_task,
 };
@@ -116,11 +116,6 @@ pub trait CompareObserver {
     fn on_run_end(&mut self, _result: &RunResult) {}
 }
 
-/// The part the comparison is judged on: test when the split has one, else validation.
-pub fn evaluation_part(data: &PreparedDataset) -> Part {
-    if data.split.test.is_empty() { Part::Valid } else { Part::Test }
-}
-
 pub fn compare(
     config: &RunConfig,
     data: &PreparedDataset,
@@ -128,7 +123,7 @@ pub fn compare(
     observer: &mut dyn CompareObserver,
 ) -> Result<ComparisonReport> {
     let tasks = data.feature_map.tasks.clone();
-    let part = evaluation_part(data);
+    let part = data.evaluation_part();
     let entries = entries(config, data)?;
     let total = entries.len() * config.compare.seeds.len();
     let device = Device::flex();

@@ -32,6 +32,9 @@ pub struct TrainConfig {
     /// forward and backward pass per task and batch). 0 turns the diagnostic off; it never
     /// changes the trained weights.
     pub gradient_cosine_batches: usize,
+    /// `seesaw train --stream` only: training rows are shuffled within windows of this many
+    /// consecutive rows (an in-memory run shuffles the whole training part).
+    pub shuffle_rows: usize,
 }
 
 impl Default for TrainConfig {
@@ -50,6 +53,7 @@ impl Default for TrainConfig {
             seed: 0,
             max_steps_per_epoch: None,
             gradient_cosine_batches: 4,
+            shuffle_rows: seesaw_data::streamed_dataset::DEFAULT_SHUFFLE_ROWS,
         }
     }
 }
@@ -57,8 +61,12 @@ impl Default for TrainConfig {
 impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(TrainError::Config(m.into()));
-        if self.epochs == 0 || self.batch_size == 0 || self.eval_batch_size == 0 {
-            return bad("epochs, batch_size and eval_batch_size must be positive");
+        if self.epochs == 0
+            || self.batch_size == 0
+            || self.eval_batch_size == 0
+            || self.shuffle_rows == 0
+        {
+            return bad("epochs, batch_size, eval_batch_size and shuffle_rows must be positive");
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad("learning_rate must be a positive number");

@@ -22,9 +22,25 @@ pub struct RunData {
 /// Prepares the run's dataset; a simulated platform is written under `out/simulator` and the
 /// spec's paths are pointed at it (so the resolved config names the files used).
 pub fn prepare_run_data(config: &mut RunConfig, out: &Path) -> Result<RunData> {
-    let Some(sim) = config.simulator.clone() else {
+    let Some(platform) = simulate_into_spec(config, out)? else {
         return Ok(RunData { data: prepare(&config.dataset)?, truth: None });
     };
+    let data = prepare(&config.dataset)?;
+    if data.report.rows_kept != data.report.rows_read {
+        return Err(TrainError::Config(format!(
+            "the simulated log lost rows in cleaning ({:?}); rows no longer line up with the truth",
+            data.report.dropped
+        )));
+    }
+    let truth = platform.impressions().map(|i| i.truth).collect();
+    Ok(RunData { data, truth: Some(truth) })
+}
+
+/// With a `[simulator]` table: writes the simulated platform's files under `out/simulator`,
+/// points the spec's paths at them (so the resolved config names the files used) and returns
+/// the platform; without one, nothing.
+pub fn simulate_into_spec(config: &mut RunConfig, out: &Path) -> Result<Option<Platform>> {
+    let Some(sim) = config.simulator.clone() else { return Ok(None) };
     let platform = Platform::new(&sim)?;
     let files = write_kuairand(&platform, &out.join("simulator"))?;
     let spec = &mut config.dataset;
@@ -42,15 +58,7 @@ pub fn prepare_run_data(config: &mut RunConfig, out: &Path) -> Result<RunData> {
     }
     // The model saves these paths: absolute, so that it works from any directory.
     spec.resolve_paths(Path::new("."));
-    let data = prepare(spec)?;
-    if data.report.rows_kept != data.report.rows_read {
-        return Err(TrainError::Config(format!(
-            "the simulated log lost rows in cleaning ({:?}); rows no longer line up with the truth",
-            data.report.dropped
-        )));
-    }
-    let truth = platform.impressions().map(|i| i.truth).collect();
-    Ok(RunData { data, truth: Some(truth) })
+    Ok(Some(platform))
 }
 
 /// AUC of the true probabilities on the rows of `part`, for the binary tasks the simulator

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use seesaw_data::dataset::PreparedDataset;
 use seesaw_data::labels::{SKIP_TASK, SkipStrategy};
+use seesaw_data::training_data::TrainingData;
 use seesaw_metrics::{MeanSd, auc_masked};
 use seesaw_models::Architecture;
 
-use crate::compare::{CompareObserver, ComparisonReport, SINGLE_TASK, compare, evaluation_part};
+use crate::compare::{CompareObserver, ComparisonReport, SINGLE_TASK, compare};
 use crate::error::{Result, TrainError};
 use crate::report::mean_sd_cell;
 use crate::run_config::RunConfig;
@@ -106,7 +107,7 @@ fn duration_auc(data: &PreparedDataset) -> Result<Option<f64>> {
     if data.duration_seconds.is_empty() {
         return Ok(None);
     }
-    let rows = data.split.part(evaluation_part(data));
+    let rows = data.split.part(data.evaluation_part());
     let mut scores = Vec::with_capacity(rows.len());
     let mut labels = Vec::with_capacity(rows.len());
     let mut mask = Vec::with_capacity(rows.len());

@@ -18,9 +18,9 @@ use burn::optim::{
 use burn::tensor::Device;
 
 use seesaw_data::batch::Batch;
-use seesaw_data::dataset::PreparedDataset;
 use seesaw_data::feature_map::TaskInfo;
 use seesaw_data::split::Part;
+use seesaw_data::training_data::{TrainingData, UntilError};
 use seesaw_models::{ModelConfig, ModelContext, ModelInput, ModelTargets, MultiTaskModel};
 
 use crate::checkpoint::{Checkpoint, CheckpointState, error as checkpoint_error};
@@ -169,18 +169,18 @@ pub struct NonFiniteLoss {
 pub fn train(
     config: &TrainConfig,
     model_config: &ModelConfig,
-    data: &PreparedDataset,
+    data: &dyn TrainingData,
     run_dir: Option<&Path>,
     resume: bool,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome> {
     config.validate()?;
-    let tasks: Vec<TaskInfo> = data.feature_map.tasks.clone();
+    let tasks: Vec<TaskInfo> = data.feature_map().tasks.clone();
     let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     let infer_device = Device::flex();
     let train_device = infer_device.clone().autodiff();
     train_device.seed(config.seed);
-    let context = ModelContext::from_feature_map(model_config, &data.feature_map);
+    let context = ModelContext::from_feature_map(model_config, data.feature_map());
 
     if let Some(dir) = run_dir {
         // What a killed run left half-written here (its checkpoint directory clears its own).
@@ -239,9 +239,11 @@ pub fn train(
             if let Some(checkpoint) = &checkpoint {
                 checkpoint.clear()?;
             }
-            let mut train_batches = data.batches(Part::Train, config.batch_size, None);
+            let mut train_batches =
+                UntilError::new(data.batches(Part::Train, config.batch_size, None));
             let model =
                 MultiTaskModel::fit_new(model_config, &context, &mut train_batches, &train_device)?;
+            train_batches.finish()?;
             state = CheckpointState {
                 epochs_done: 0,
                 history: Vec::new(),
@@ -262,12 +264,12 @@ pub fn train(
         write_jsonl(&dir.join(METRICS_FILE), &state.history)?;
     }
 
-    let train_rows = data.split.part(Part::Train).len();
+    let train_rows = data.part_len(Part::Train);
     let full_steps = train_rows.div_ceil(config.batch_size);
     let steps_per_epoch = config.max_steps_per_epoch.map_or(full_steps, |m| m.min(full_steps));
     let total_steps = steps_per_epoch * config.epochs;
     let mut global_step = state.epochs_done * steps_per_epoch;
-    let has_validation = !data.split.valid.is_empty();
+    let has_validation = data.part_len(Part::Valid) > 0;
 
     for epoch in state.epochs_done..config.epochs {
         // Stop once `patience` epochs in a row have not improved on the best, at least one:
@@ -294,11 +296,9 @@ pub fn train(
         let mut samples = 0usize;
         let mut lr = config.learning_rate;
         let batch_seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64);
-        for (step, batch) in data
-            .batches(Part::Train, config.batch_size, Some(batch_seed))
-            .take(steps_per_epoch)
-            .enumerate()
-        {
+        let mut train_batches =
+            UntilError::new(data.batches(Part::Train, config.batch_size, Some(batch_seed)));
+        for (step, batch) in train_batches.by_ref().take(steps_per_epoch).enumerate() {
             lr = learning_rate(
                 config.learning_rate,
                 config.warmup_steps,
@@ -330,27 +330,32 @@ pub fn train(
             samples += batch.size;
             observer.on_step(step, &losses);
         }
+        train_batches.finish()?;
         let train_seconds = started.elapsed().as_secs_f64();
         // The same few training batches after every epoch, drawn with a seed of their own: the
         // training batch order and the weights are the same with or without this diagnostic.
         let gradient_cosines = if config.gradient_cosine_batches > 0 {
             let seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ COSINE_BATCH_SALT;
-            let batches = data
-                .batches(Part::Train, config.batch_size, Some(seed))
-                .take(config.gradient_cosine_batches);
-            mean_gradient_cosines(&trainable.model, batches, &train_device)
+            let mut batches =
+                UntilError::new(data.batches(Part::Train, config.batch_size, Some(seed)));
+            let cosines = mean_gradient_cosines(
+                &trainable.model,
+                batches.by_ref().take(config.gradient_cosine_batches),
+                &train_device,
+            );
+            batches.finish()?;
+            cosines
         } else {
             BTreeMap::new()
         };
 
         let inference = trainable.model.valid();
         let valid = if has_validation {
-            evaluate(
-                &inference,
-                &tasks,
-                data.batches(Part::Valid, config.eval_batch_size, None),
-                &infer_device,
-            )?
+            let mut batches =
+                UntilError::new(data.batches(Part::Valid, config.eval_batch_size, None));
+            let valid = evaluate(&inference, &tasks, batches.by_ref(), &infer_device)?;
+            batches.finish()?;
+            valid
         } else {
             Evaluation::default()
         };

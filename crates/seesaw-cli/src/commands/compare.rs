@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use seesaw_data::labels::SkipStrategy;
-use seesaw_train::compare::{compare, evaluation_part};
+use seesaw_data::training_data::TrainingData;
+use seesaw_train::compare::compare;
 use seesaw_train::run_config::RunConfig;
 use seesaw_train::run_data::{best_achievable_auc, prepare_run_data};
 use seesaw_train::skip_study::skip_study;
@@ -59,7 +60,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let skip_matches_truth = config.simulator.as_ref().is_some_and(|sim| {
         config.dataset.labels.skip == SkipStrategy::Fixed { threshold: sim.skip_ratio }
     });
-    let best = best_achievable_auc(&run_data, evaluation_part(data), skip_matches_truth);
+    let best = best_achievable_auc(&run_data, data.evaluation_part(), skip_matches_truth);
     let tasks: Vec<String> = data.feature_map.tasks.iter().map(|t| t.name.clone()).collect();
     eprintln!(
         "comparing {} architectures × {} seeds on {} rows ({} train, {} valid, {} test), tasks {}",

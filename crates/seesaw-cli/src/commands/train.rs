@@ -7,9 +7,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use burn::tensor::Device;
-use seesaw_train::compare::evaluation_part;
+use seesaw_data::split::Part;
+use seesaw_data::streamed_dataset::StreamedDataset;
+use seesaw_data::training_data::{TrainingData, UntilError};
 use seesaw_train::run_config::RunConfig;
-use seesaw_train::run_data::prepare_run_data;
+use seesaw_train::run_data::{prepare_run_data, simulate_into_spec};
 use seesaw_train::trained_model::{self, TrainedManifest, TrainingRecord};
 use seesaw_train::{evaluate, train};
 
@@ -27,13 +29,22 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     pub resume: bool,
+    /// Read the log from disk every epoch instead of holding it in memory: for logs larger
+    /// than memory. One pass fits the feature map; training rows are shuffled within windows
+    /// of [train] shuffle_rows. Refuses leave-last splits and minimum-interaction filters.
+    #[arg(long)]
+    pub stream: bool,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = RunConfig::from_toml_file(&args.config)?;
-    let manifest = train_to_dir(config, &args.out, args.resume)?;
+    let manifest = if args.stream {
+        train_streamed_to_dir(config, &args.out, args.resume)?
+    } else {
+        train_to_dir(config, &args.out, args.resume)?
+    };
     let record = &manifest.training;
     if args.json {
         return super::dataset_args::write_json(&record.evaluation);
@@ -73,33 +84,62 @@ pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<T
     let spinner = progress::spinner("preparing the dataset");
     let run_data = prepare_run_data(&mut config, out)?;
     spinner.finish_and_clear();
-    let data = &run_data.data;
+    train_on(config, &run_data.data, out, resume)
+}
+
+/// `train_to_dir` with the log read from disk every epoch (`--stream`).
+pub fn train_streamed_to_dir(
+    mut config: RunConfig,
+    out: &Path,
+    resume: bool,
+) -> Result<TrainedManifest> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // The simulator's files are written first; its platform is not kept.
+    simulate_into_spec(&mut config, out)?;
+    let spinner = progress::spinner("fitting the feature map in one pass over the log");
+    let data = StreamedDataset::fit(&config.dataset, config.train.shuffle_rows)?;
+    spinner.finish_and_clear();
+    if data.dropped.total() > 0 {
+        eprintln!(
+            "read {} rows; dropped in cleaning: {:?}",
+            data.rows_read,
+            data.dropped.by_name()
+        );
+    }
+    train_on(config, &data, out, resume)
+}
+
+/// Trains on prepared data, evaluates on the held-out part and writes the model directory.
+fn train_on(
+    config: RunConfig,
+    data: &dyn TrainingData,
+    out: &Path,
+    resume: bool,
+) -> Result<TrainedManifest> {
+    let feature_map = data.feature_map();
     if let Some(fusion) = &config.fusion {
         // Refused now rather than after training, or when `seesaw serve` first loads the model.
         fusion
-            .resolve_with(&data.feature_map.tasks, &config.model.architecture.extra_scores())
+            .resolve_with(&feature_map.tasks, &config.model.architecture.extra_scores())
             .map_err(|m| anyhow::anyhow!("[fusion]: {m}"))?;
     }
-    let tasks: Vec<String> = data.feature_map.tasks.iter().map(|t| t.name.clone()).collect();
+    let tasks: Vec<String> = feature_map.tasks.iter().map(|t| t.name.clone()).collect();
+    let [train_rows, valid_rows, test_rows] =
+        [Part::Train, Part::Valid, Part::Test].map(|p| data.part_len(p));
     eprintln!(
-        "training {} on {} rows ({} train, {} valid, {} test), tasks {}",
+        "training {} on {} rows ({train_rows} train, {valid_rows} valid, {test_rows} test), \
+         tasks {}",
         config.model.architecture.name(),
-        data.len(),
-        data.split.train.len(),
-        data.split.valid.len(),
-        data.split.test.len(),
+        train_rows + valid_rows + test_rows,
         tasks.join(", ")
     );
     let mut observer = TrainProgress::new(tasks, true);
     let outcome = train(&config.train, &config.model, data, Some(out), resume, &mut observer)?;
-    let part = evaluation_part(data);
-    let rows = data.split.part(part);
-    let evaluation = evaluate(
-        &outcome.model,
-        &data.feature_map.tasks,
-        rows.chunks(config.train.eval_batch_size).map(|r| data.batch(r)),
-        &Device::flex(),
-    )?;
+    let part = data.evaluation_part();
+    let mut batches = UntilError::new(data.batches(part, config.train.eval_batch_size, None));
+    let evaluation =
+        evaluate(&outcome.model, &feature_map.tasks, batches.by_ref(), &Device::flex())?;
+    batches.finish()?;
     let record = TrainingRecord {
         config,
         history: outcome.history,
@@ -107,7 +147,7 @@ pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<T
         evaluation,
         evaluated_on: format!("{part:?}").to_lowercase(),
     };
-    let manifest = trained_model::manifest(&outcome.model, data.feature_map.clone(), record);
+    let manifest = trained_model::manifest(&outcome.model, feature_map.clone(), record);
     trained_model::save(out, &manifest, &outcome.model)?;
     Ok(manifest)
 }
