@@ -6,6 +6,10 @@
 //! failed batch, and arrow-csv counts records rather than file lines, so its line numbers drift
 //! after a blank line or a quoted line break.
 //!
+//! A directory is read as a Parquet dataset partitioned as Spark, Hive and DataFusion write it:
+//! every `.parquet` file under it in path order, with each `key=value` folder on a file's path
+//! (`date=20220408/part-0.parquet`) added as a text column `key` to its rows.
+//!
 //! Delimited text comes as it is logged: comma-separated (`.csv`), tab-separated (`.tsv`, or any
 //! file with `[log] delimiter = "\t"`), and either gzip-compressed (`.csv.gz`, `.tsv.gz`,
 //! decompressed as it is read by a pure-Rust decoder), with the same line numbers as the
@@ -115,6 +119,7 @@ pub struct TableChunk {
 enum Inner {
     Csv(Box<CsvChunks>),
     Parquet(ParquetRecordBatchReader),
+    PartitionedParquet(Box<PartitionedParquet>),
 }
 
 pub struct TableReader {
@@ -135,6 +140,9 @@ impl TableReader {
 
     /// `delimiter` overrides the one the file name implies (delimited text only).
     pub fn open_with(path: &Path, delimiter: Option<u8>, chunk_rows: usize) -> Result<Self> {
+        if path.is_dir() {
+            return PartitionedParquet::open(path, chunk_rows);
+        }
         match TableFormat::from_path(path) {
             TableFormat::Csv { delimiter: implied, gzip } => {
                 Self::open_csv(path, delimiter.unwrap_or(implied), gzip, chunk_rows)
@@ -181,6 +189,7 @@ impl TableReader {
         Ok(Self { path: path.to_owned(), columns, inner: Inner::Parquet(reader), next_line: 2 })
     }
 
+    /// The file being read (for a partitioned directory, the current file).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -209,6 +218,19 @@ impl Iterator for TableReader {
         let next = match &mut self.inner {
             Inner::Csv(reader) => return reader.next_chunk(&self.path, &self.columns),
             Inner::Parquet(reader) => reader.next(),
+            Inner::PartitionedParquet(dataset) => loop {
+                if let Some(batch) = dataset.next_batch() {
+                    break Some(batch);
+                }
+                match dataset.open_next() {
+                    Some(Ok(path)) => {
+                        self.path = path;
+                        self.next_line = 2;
+                    }
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => break None,
+                }
+            },
         }?;
         Some(match next {
             Ok(batch) => {
@@ -219,6 +241,164 @@ impl Iterator for TableReader {
             Err(e) => Err(malformed(&self.path, e)),
         })
     }
+}
+
+/// The Parquet files under a directory, read one after another, with the `key=value` folders on
+/// each file's path as text columns.
+struct PartitionedParquet {
+    /// Each file and its partition values, in path order; `next` is the one to open next.
+    files: Vec<(PathBuf, Vec<String>)>,
+    next: usize,
+    reader: Option<ParquetRecordBatchReader>,
+    file_columns: Vec<String>,
+    partition_keys: Vec<String>,
+    schema: Option<Arc<Schema>>,
+    chunk_rows: usize,
+}
+
+impl PartitionedParquet {
+    fn open(dir: &Path, chunk_rows: usize) -> Result<TableReader> {
+        let mut found = Vec::new();
+        collect_parquet_files(dir, &mut found)?;
+        found.sort();
+        let Some(first) = found.first() else {
+            return Err(malformed(dir, "a directory with no .parquet file under it"));
+        };
+        let partitions = |file: &Path| -> Vec<(String, String)> {
+            let relative = file.strip_prefix(dir).unwrap_or(file);
+            relative
+                .parent()
+                .into_iter()
+                .flat_map(Path::components)
+                .filter_map(|c| c.as_os_str().to_str()?.split_once('='))
+                .map(|(k, v)| {
+                    // Hive's name for a null partition value.
+                    let v = if v == "__HIVE_DEFAULT_PARTITION__" { "" } else { v };
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect()
+        };
+        let partition_keys: Vec<String> = partitions(first).into_iter().map(|(k, _)| k).collect();
+        let mut files = Vec::with_capacity(found.len());
+        for file in &found {
+            let (keys, values): (Vec<String>, Vec<String>) = partitions(file).into_iter().unzip();
+            if keys != partition_keys {
+                return Err(malformed(
+                    file,
+                    format!(
+                        "partition folders {keys:?} differ from the first file's {partition_keys:?}"
+                    ),
+                ));
+            }
+            files.push((file.clone(), values));
+        }
+        let file_columns = parquet_columns(first)?;
+        if let Some(key) = partition_keys.iter().find(|k| file_columns.contains(k)) {
+            return Err(malformed(
+                first,
+                format!("column '{key}' is both in the file and a partition folder"),
+            ));
+        }
+        let columns = file_columns.iter().chain(&partition_keys).cloned().collect();
+        let mut dataset = PartitionedParquet {
+            files,
+            next: 0,
+            reader: None,
+            file_columns,
+            partition_keys,
+            schema: None,
+            chunk_rows,
+        };
+        let path = match dataset.open_next() {
+            Some(Ok(path)) => path,
+            Some(Err(e)) => return Err(e),
+            None => unreachable!("at least one file was found"),
+        };
+        Ok(TableReader {
+            path,
+            columns,
+            inner: Inner::PartitionedParquet(Box::new(dataset)),
+            next_line: 2,
+        })
+    }
+
+    /// Opens the next file; its path, or None after the last one.
+    fn open_next(&mut self) -> Option<Result<PathBuf>> {
+        let (path, _) = self.files.get(self.next)?;
+        let path = path.clone();
+        self.next += 1;
+        let opened = (|| {
+            let file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| malformed(&path, e))?;
+            let columns: Vec<String> =
+                builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+            if columns != self.file_columns {
+                return Err(malformed(
+                    &path,
+                    format!(
+                        "columns {columns:?} differ from the first file's {:?}",
+                        self.file_columns
+                    ),
+                ));
+            }
+            builder.with_batch_size(self.chunk_rows).build().map_err(|e| malformed(&path, e))
+        })();
+        Some(opened.map(|reader| {
+            self.reader = Some(reader);
+            path
+        }))
+    }
+
+    /// The current file's next batch with its partition columns, or None at its end.
+    fn next_batch(&mut self) -> Option<std::result::Result<RecordBatch, arrow_schema::ArrowError>> {
+        let batch = match self.reader.as_mut()?.next()? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(e)),
+        };
+        if self.partition_keys.is_empty() {
+            return Some(Ok(batch));
+        }
+        let values = &self.files[self.next - 1].1;
+        let n = batch.num_rows();
+        let schema = self.schema.get_or_insert_with(|| {
+            let mut fields: Vec<Field> =
+                batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.extend(self.partition_keys.iter().map(|k| Field::new(k, DataType::Utf8, true)));
+            Arc::new(Schema::new(fields))
+        });
+        let mut columns = batch.columns().to_vec();
+        columns.extend(
+            values
+                .iter()
+                .map(|v| Arc::new(arrow_array::StringArray::from(vec![v.as_str(); n])) as ArrayRef),
+        );
+        Some(RecordBatch::try_new(schema.clone(), columns))
+    }
+}
+
+/// The .parquet/.pq files under `dir`, at any depth; hidden and `_`-prefixed entries (Spark's
+/// `_SUCCESS`, `.crc` files, staging folders) are not data.
+fn collect_parquet_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let path = entry.map_err(|e| DataError::io(dir, e))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if path.is_dir() {
+            collect_parquet_files(&path, found)?;
+        } else if TableFormat::from_path(&path) == TableFormat::Parquet {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn parquet_columns(path: &Path) -> Result<Vec<String>> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| malformed(path, e))?;
+    Ok(builder.schema().fields().iter().map(|f| f.name().clone()).collect())
 }
 
 /// CSV records read into all-text record batches, chunk by chunk.

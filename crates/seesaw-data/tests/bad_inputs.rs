@@ -992,3 +992,71 @@ fn a_log_that_breaks_after_the_fit_is_an_error_naming_its_line_not_a_short_epoch
     let err = streamed_rows(&data, Part::Train).unwrap_err();
     assert_contains(&err.to_string(), &["log.csv", "line 152", "got 3"]);
 }
+
+/// Writes `rows` (all columns but `date`, as text) to `path`.
+fn write_text_parquet(path: &Path, rows: &[Vec<String>], skip: &str) {
+    let kept: Vec<usize> = (0..COLUMNS.len()).filter(|&k| COLUMNS[k] != skip).collect();
+    let fields: Vec<Field> =
+        kept.iter().map(|&k| Field::new(COLUMNS[k], DataType::Utf8, true)).collect();
+    let arrays: Vec<ArrayRef> = kept
+        .iter()
+        .map(|&k| {
+            Arc::new(arrow_array::StringArray::from_iter_values(rows.iter().map(|r| &r[k])))
+                as ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_directory_of_parquet_files_partitioned_by_date_reads_like_one_csv() {
+    let dir = TempDir::new().unwrap();
+    let rows: Vec<_> = (0..200).map(good).collect();
+    let csv_path = write(&dir, "log.csv", csv(&rows));
+    // As Spark writes it: one folder per date, the date only in the folder name, marker files.
+    let dataset = dir.path().join("log");
+    for day in 20220408..20220412 {
+        let of_day: Vec<_> =
+            rows.iter().filter(|r| r[col("date")] == day.to_string()).cloned().collect();
+        for (part, half) in of_day.chunks(30).enumerate() {
+            let file = dataset.join(format!("date={day}/part-{part:05}.parquet"));
+            write_text_parquet(&file, half, "date");
+        }
+    }
+    std::fs::write(dataset.join("_SUCCESS"), "").unwrap();
+    std::fs::write(dataset.join("date=20220408/.part-00000.parquet.crc"), "crc").unwrap();
+
+    let from_dir = prepare(&spec_for(&dataset)).unwrap();
+    let from_csv = prepare(&spec_for(&csv_path)).unwrap();
+    let (d, c) = (&from_dir.report, &from_csv.report);
+    assert_eq!((d.rows_read, d.rows_kept), (200, 200));
+    assert_eq!(
+        (&d.split, &d.vocabulary, &d.label_rates),
+        (&c.split, &c.vocabulary, &c.label_rates)
+    );
+    let mut days = from_dir.day.clone();
+    days.dedup();
+    assert_eq!(days, [20220408, 20220409, 20220410, 20220411], "files are read in path order");
+    let streamed = StreamedDataset::fit(&spec_for(&dataset), 16).unwrap();
+    for part in [Part::Train, Part::Valid, Part::Test] {
+        assert_eq!(streamed.part_len(part), from_csv.split.part(part).len(), "{part:?}");
+    }
+
+    // A file whose columns differ is named, with what differs.
+    write_text_parquet(&dataset.join("date=20220410/part-99999.parquet"), &rows[..3], "tab");
+    let message = prepare(&spec_for(&dataset)).err().unwrap().to_string();
+    assert_contains(
+        &message,
+        &["date=20220410", "part-99999.parquet", "differ from the first file's"],
+    );
+    // A directory without Parquet files is named as such.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let message = prepare(&spec_for(&empty)).err().unwrap().to_string();
+    assert_contains(&message, &["empty", "no .parquet file"]);
+}
