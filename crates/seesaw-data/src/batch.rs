@@ -52,9 +52,7 @@ impl Batch {
     pub fn mask(&self, task: usize) -> &[f32] {
         &self.masks[task * self.size..(task + 1) * self.size]
     }
-}
 
-impl Batch {
     /// The rows `picks` — (index into `sources`, row of that batch) — in that order, as one
     /// batch. The sources must share one layout (they come from one feature map); `rows` and
     /// `user_group` are carried over from them.

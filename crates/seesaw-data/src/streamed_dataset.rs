@@ -18,7 +18,7 @@
 //! have been seen that it cannot be among the held-out ones, in any row order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -27,7 +27,6 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::batch::Batch;
 use crate::cleaning::DropCounts;
 use crate::dataset::{read_clip_table, read_side_tables};
-use crate::entity::EntityTable;
 use crate::error::{DataError, Location, Result};
 use crate::feature_fit::FeatureFitter;
 use crate::feature_map::{
@@ -35,12 +34,12 @@ use crate::feature_map::{
 };
 use crate::interner::Interner;
 use crate::labels::{FittedSkip, SKIP_TASK, SkipStrategy};
-use crate::log::{InteractionLog, LogIngestor};
+use crate::log::InteractionLog;
 use crate::side_table::SideTable;
 use crate::spec::{DatasetSpec, SplitSpec};
 use crate::split::Part;
-use crate::streaming::{EncodedSideTables, encode_rows};
-use crate::table::{DEFAULT_CHUNK_ROWS, TableReader};
+use crate::streaming::{CleanChunks, EncodedSideTables, encode_rows};
+use crate::table::DEFAULT_CHUNK_ROWS;
 use crate::training_data::TrainingData;
 use crate::vocabulary::Vocabulary;
 
@@ -220,39 +219,6 @@ fn count_keys(counts: &mut HashMap<String, u64>, keys: &Interner, ids: &[u32], r
     }
 }
 
-/// Reads the log chunk by chunk, cleaned: the one reading of the log that the fit pass and every
-/// batch pass share, so that both see the same rows.
-struct CleanChunks<'a> {
-    spec: &'a DatasetSpec,
-    durations: Option<&'a HashMap<String, f64>>,
-    reader: TableReader,
-}
-
-impl<'a> CleanChunks<'a> {
-    fn open(
-        spec: &'a DatasetSpec,
-        path: &Path,
-        durations: Option<&'a HashMap<String, f64>>,
-    ) -> Result<Self> {
-        let reader = TableReader::open_with(path, spec.log.delimiter_byte()?, DEFAULT_CHUNK_ROWS)?;
-        LogIngestor::new(spec, path, durations).check_columns(reader.columns())?;
-        Ok(Self { spec, durations, reader })
-    }
-}
-
-impl Iterator for CleanChunks<'_> {
-    type Item = Result<InteractionLog>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let chunk = match self.reader.next()? {
-            Ok(chunk) => chunk,
-            Err(e) => return Some(Err(e)),
-        };
-        let mut ingestor = LogIngestor::new(self.spec, self.reader.path(), self.durations);
-        Some(ingestor.ingest(&chunk.batch, chunk.first_line).and_then(|_| ingestor.finish()))
-    }
-}
-
 impl StreamedDataset {
     /// Reads the log once to fit the feature map on its training rows; `shuffle_rows` is the
     /// shuffle window of training batches.
@@ -278,7 +244,7 @@ impl StreamedDataset {
         let mut rows_per_day: BTreeMap<u32, usize> = BTreeMap::new();
         let mut part_rows = [0usize; 3];
         let (mut rows_read, mut dropped) = (0u64, DropCounts::default());
-        for log in CleanChunks::open(spec, &log_path, durations.as_ref())? {
+        for log in CleanChunks::open(spec, &log_path, durations.as_ref(), DEFAULT_CHUNK_ROWS)? {
             let log = log?;
             rows_read += log.stats.rows_read;
             dropped.merge(&log.stats.dropped);
@@ -386,6 +352,7 @@ impl StreamedDataset {
             });
         };
 
+        let clips = read_clip_table(spec)?;
         let feature_map = fit_feature_map(
             spec,
             train,
@@ -393,15 +360,15 @@ impl StreamedDataset {
             user_table.as_ref(),
             video_table.as_ref(),
             tasks,
-        )?;
-        let tables = EncodedSideTables {
-            users: EntityTable::build(user_table.as_ref(), &feature_map, FeatureSource::User),
-            videos: EntityTable::build(video_table.as_ref(), &feature_map, FeatureSource::Video),
-            clips: read_clip_table(spec)?,
-            video_durations: durations,
-        };
-        let feature_map =
-            FeatureMap { clip_feature_dim: tables.clips.as_ref().map(|c| c.dim), ..feature_map };
+            clips.as_ref().map(|c| c.dim),
+        );
+        let tables = EncodedSideTables::encode(
+            &feature_map,
+            user_table.as_ref(),
+            video_table.as_ref(),
+            clips,
+            durations,
+        );
         Ok(Self {
             schema: feature_map.schema(),
             feature_map,
@@ -425,7 +392,8 @@ fn fit_feature_map(
     user_table: Option<&SideTable>,
     video_table: Option<&SideTable>,
     tasks: Vec<crate::feature_map::TaskInfo>,
-) -> Result<FeatureMap> {
+    clip_feature_dim: Option<usize>,
+) -> FeatureMap {
     let vocabulary = |counts: &HashMap<String, u64>| {
         Vocabulary::fit(counts.iter().map(|(k, &n)| (k.as_str(), n)), 1)
     };
@@ -453,7 +421,7 @@ fn fit_feature_map(
         let users: Vec<&str> = rows.users.iter().map(|&u| skip_users.token(u)).collect();
         FittedSkip::fit(spec.labels.skip, &rows.ratios, &rows.durations, &users)
     });
-    Ok(FeatureMap {
+    FeatureMap {
         version: FEATURE_MAP_VERSION,
         spec: spec.clone(),
         user_id: vocabulary(&train.users),
@@ -461,8 +429,8 @@ fn fit_feature_map(
         features,
         tasks,
         skip,
-        clip_feature_dim: None,
-    })
+        clip_feature_dim,
+    }
 }
 
 impl TrainingData for StreamedDataset {
@@ -484,6 +452,7 @@ impl TrainingData for StreamedDataset {
             &self.feature_map.spec,
             &self.log,
             self.tables.video_durations.as_ref(),
+            DEFAULT_CHUNK_ROWS,
         ) {
             Ok(chunks) => Box::new(PartBatches {
                 data: self,
@@ -497,7 +466,6 @@ impl TrainingData for StreamedDataset {
                 },
                 rng: shuffle_seed.map(Xoshiro256PlusPlus::seed_from_u64),
                 window: Vec::new(),
-                window_len: 0,
                 ready: VecDeque::new(),
                 user_groups: Interner::new(),
                 rows_emitted: 0,
@@ -518,13 +486,17 @@ struct PartBatches<'a> {
     rng: Option<Xoshiro256PlusPlus>,
     /// Encoded rows of the part not yet handed out.
     window: Vec<Batch>,
-    window_len: usize,
     ready: VecDeque<Batch>,
     user_groups: Interner,
     rows_emitted: u64,
 }
 
 impl PartBatches<'_> {
+    /// Rows in the window, summed over its batches (one per chunk read since the last cut).
+    fn window_len(&self) -> usize {
+        self.window.iter().map(|b| b.size).sum()
+    }
+
     /// Reads the next chunk into the window; false at the end of the log.
     fn read_chunk(&mut self) -> Result<bool> {
         let Some(chunks) = self.chunks.as_mut() else { return Ok(false) };
@@ -547,7 +519,6 @@ impl PartBatches<'_> {
                 None,
             )?;
             self.rows_emitted += batch.size as u64;
-            self.window_len += batch.size;
             self.window.push(batch);
         }
         Ok(true)
@@ -578,7 +549,6 @@ impl PartBatches<'_> {
         } else {
             vec![Batch::gather(&self.window, rest)]
         };
-        self.window_len = self.window.iter().map(|b| b.size).sum();
     }
 }
 
@@ -594,12 +564,11 @@ impl Iterator for PartBatches<'_> {
                 Err(e) => {
                     self.chunks = None;
                     self.window.clear();
-                    self.window_len = 0;
                     return Some(Err(e));
                 }
-                Ok(true) if self.window_len >= self.window_rows => self.cut_window(false),
+                Ok(true) if self.window_len() >= self.window_rows => self.cut_window(false),
                 Ok(true) => {}
-                Ok(false) if self.window_len > 0 => self.cut_window(true),
+                Ok(false) if self.window_len() > 0 => self.cut_window(true),
                 Ok(false) => return None,
             }
         }

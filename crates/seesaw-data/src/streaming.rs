@@ -13,12 +13,14 @@ use std::path::Path;
 use crate::batch::{Batch, BatchBuilder, RowInputs};
 use crate::cleaning::DropCounts;
 use crate::clips::ClipTable;
-use crate::dataset::{label_deriver, read_side_tables};
+use crate::dataset::{label_deriver, read_clip_table, read_side_tables};
 use crate::entity::EntityTable;
 use crate::error::Result;
 use crate::feature_map::{EncodedParts, FeatureMap, FeatureSchema, FeatureSource};
 use crate::interner::Interner;
 use crate::log::{InteractionLog, LogIngestor};
+use crate::side_table::SideTable;
+use crate::spec::DatasetSpec;
 use crate::table::TableReader;
 
 /// The encoded side tables a fitted feature map needs to encode rows: loaded once, shared by
@@ -34,19 +36,29 @@ impl EncodedSideTables {
     /// Reads the side tables named in the feature map's spec.
     pub fn load(map: &FeatureMap) -> Result<Self> {
         let (users, videos) = read_side_tables(&map.spec)?;
-        let clips = match (&map.spec.clips, map.spec.labels.clips, map.clip_feature_dim) {
-            (Some(spec), Some(n), Some(_)) => match &spec.path {
-                Some(path) => Some(ClipTable::read(spec, path, n)?),
-                None => None,
-            },
-            _ => None,
+        let clips = match map.clip_feature_dim {
+            Some(_) => read_clip_table(&map.spec)?,
+            None => None,
         };
-        Ok(Self {
-            users: EntityTable::build(users.as_ref(), map, FeatureSource::User),
-            video_durations: videos.as_ref().and_then(|v| v.durations()),
-            videos: EntityTable::build(videos.as_ref(), map, FeatureSource::Video),
+        let durations = videos.as_ref().and_then(SideTable::durations);
+        Ok(Self::encode(map, users.as_ref(), videos.as_ref(), clips, durations))
+    }
+
+    /// Encodes side tables already read; `video_durations` are those of `videos`, which the
+    /// caller has already taken for reading the log.
+    pub(crate) fn encode(
+        map: &FeatureMap,
+        users: Option<&SideTable>,
+        videos: Option<&SideTable>,
+        clips: Option<ClipTable>,
+        video_durations: Option<HashMap<String, f64>>,
+    ) -> Self {
+        Self {
+            users: EntityTable::build(users, map, FeatureSource::User),
+            videos: EntityTable::build(videos, map, FeatureSource::Video),
             clips,
-        })
+            video_durations,
+        }
     }
 }
 
@@ -54,7 +66,7 @@ pub struct StreamingBatches<'a> {
     map: &'a FeatureMap,
     schema: FeatureSchema,
     tables: &'a EncodedSideTables,
-    reader: TableReader,
+    chunks: CleanChunks<'a>,
     user_groups: Interner,
     rows_emitted: u64,
     rows_read: u64,
@@ -71,14 +83,13 @@ impl<'a> StreamingBatches<'a> {
         log: &Path,
         batch_size: usize,
     ) -> Result<Self> {
-        let reader =
-            TableReader::open_with(log, map.spec.log.delimiter_byte()?, batch_size.max(1))?;
-        LogIngestor::new(&map.spec, log, None).check_columns(reader.columns())?;
+        let chunks =
+            CleanChunks::open(&map.spec, log, tables.video_durations.as_ref(), batch_size)?;
         Ok(Self {
             map,
             schema: map.schema(),
             tables,
-            reader,
+            chunks,
             user_groups: Interner::new(),
             rows_emitted: 0,
             rows_read: 0,
@@ -192,19 +203,7 @@ impl Iterator for StreamingBatches<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let chunk = match self.reader.next()? {
-                Ok(chunk) => chunk,
-                Err(e) => return Some(Err(e)),
-            };
-            let mut ingestor = LogIngestor::new(
-                &self.map.spec,
-                self.reader.path(),
-                self.tables.video_durations.as_ref(),
-            );
-            let log = match ingestor
-                .ingest(&chunk.batch, chunk.first_line)
-                .and_then(|_| ingestor.finish())
-            {
+            let log = match self.chunks.next()? {
                 Ok(log) => log,
                 Err(e) => return Some(Err(e)),
             };
@@ -214,5 +213,39 @@ impl Iterator for StreamingBatches<'_> {
                 return Some(self.encode(&log));
             }
         }
+    }
+}
+
+/// Reads a log chunk by chunk, each chunk cleaned on its own: the one reading of a log that
+/// scoring streams, the streamed fit and its batch passes share, so that all see the same rows.
+pub(crate) struct CleanChunks<'a> {
+    spec: &'a DatasetSpec,
+    durations: Option<&'a HashMap<String, f64>>,
+    reader: TableReader,
+}
+
+impl<'a> CleanChunks<'a> {
+    pub(crate) fn open(
+        spec: &'a DatasetSpec,
+        path: &Path,
+        durations: Option<&'a HashMap<String, f64>>,
+        chunk_rows: usize,
+    ) -> Result<Self> {
+        let reader = TableReader::open_with(path, spec.log.delimiter_byte()?, chunk_rows.max(1))?;
+        LogIngestor::new(spec, path, durations).check_columns(reader.columns())?;
+        Ok(Self { spec, durations, reader })
+    }
+}
+
+impl Iterator for CleanChunks<'_> {
+    type Item = Result<InteractionLog>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let chunk = match self.reader.next()? {
+            Ok(chunk) => chunk,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut ingestor = LogIngestor::new(self.spec, self.reader.path(), self.durations);
+        Some(ingestor.ingest(&chunk.batch, chunk.first_line).and_then(|_| ingestor.finish()))
     }
 }

@@ -178,14 +178,7 @@ impl TableReader {
     }
 
     fn open_parquet(path: &Path, chunk_rows: usize) -> Result<Self> {
-        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-            return Err(DataError::EmptyFile { path: path.to_owned() });
-        }
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| malformed(path, e))?;
-        let columns = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let reader = builder.with_batch_size(chunk_rows).build().map_err(|e| malformed(path, e))?;
+        let (columns, reader) = open_parquet_file(path, chunk_rows)?;
         Ok(Self { path: path.to_owned(), columns, inner: Inner::Parquet(reader), next_line: 2 })
     }
 
@@ -292,28 +285,29 @@ impl PartitionedParquet {
             }
             files.push((file.clone(), values));
         }
-        let file_columns = parquet_columns(first)?;
-        if let Some(key) = partition_keys.iter().find(|k| file_columns.contains(k)) {
-            return Err(malformed(
-                first,
-                format!("column '{key}' is both in the file and a partition folder"),
-            ));
-        }
-        let columns = file_columns.iter().chain(&partition_keys).cloned().collect();
         let mut dataset = PartitionedParquet {
             files,
             next: 0,
             reader: None,
-            file_columns,
+            file_columns: Vec::new(),
             partition_keys,
             schema: None,
             chunk_rows,
         };
+        // The first file sets the columns every other file must have.
         let path = match dataset.open_next() {
             Some(Ok(path)) => path,
             Some(Err(e)) => return Err(e),
             None => unreachable!("at least one file was found"),
         };
+        let keys = &dataset.partition_keys;
+        if let Some(key) = keys.iter().find(|k| dataset.file_columns.contains(k)) {
+            return Err(malformed(
+                &path,
+                format!("column '{key}' is both in the file and a partition folder"),
+            ));
+        }
+        let columns = dataset.file_columns.iter().chain(keys).cloned().collect();
         Ok(TableReader {
             path,
             columns,
@@ -327,13 +321,11 @@ impl PartitionedParquet {
         let (path, _) = self.files.get(self.next)?;
         let path = path.clone();
         self.next += 1;
-        let opened = (|| {
-            let file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| malformed(&path, e))?;
-            let columns: Vec<String> =
-                builder.schema().fields().iter().map(|f| f.name().clone()).collect();
-            if columns != self.file_columns {
+        let first = self.next == 1;
+        let opened = open_parquet_file(&path, self.chunk_rows).and_then(|(columns, reader)| {
+            if first {
+                self.file_columns = columns;
+            } else if columns != self.file_columns {
                 return Err(malformed(
                     &path,
                     format!(
@@ -342,8 +334,8 @@ impl PartitionedParquet {
                     ),
                 ));
             }
-            builder.with_batch_size(self.chunk_rows).build().map_err(|e| malformed(&path, e))
-        })();
+            Ok(reader)
+        });
         Some(opened.map(|reader| {
             self.reader = Some(reader);
             path
@@ -395,10 +387,19 @@ fn collect_parquet_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn parquet_columns(path: &Path) -> Result<Vec<String>> {
+/// Opens one Parquet file: its column names, and a reader of `chunk_rows`-row batches.
+fn open_parquet_file(
+    path: &Path,
+    chunk_rows: usize,
+) -> Result<(Vec<String>, ParquetRecordBatchReader)> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+        return Err(DataError::EmptyFile { path: path.to_owned() });
+    }
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| malformed(path, e))?;
-    Ok(builder.schema().fields().iter().map(|f| f.name().clone()).collect())
+    let columns = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let reader = builder.with_batch_size(chunk_rows).build().map_err(|e| malformed(path, e))?;
+    Ok((columns, reader))
 }
 
 /// CSV records read into all-text record batches, chunk by chunk.
