@@ -1,10 +1,15 @@
-//! Micro-batching: concurrent requests are scored together. Requests wait in a bounded queue; a
-//! worker takes what is queued (up to `max_batch_rows`), waits at most `max_wait` for more,
-//! scores the lot and answers each request with its own rows. Small requests share a model call;
-//! a request of `MIN_ROWS_PER_CALL` rows or more gets its own. Each request hands the model its
-//! row groups (runs of candidates that share the user and the context), so the model computes
-//! the user and context part of its first layers once per group (`ModelInput::row_groups`).
-//! When the queue is full a request is refused at once (503) instead of waiting without bound.
+//! Micro-batching over the cores: requests wait in a bounded queue, and one scoring thread per
+//! core (by default) takes them. A worker takes the first queued job and, while its call holds
+//! fewer than `max_batch_rows` rows, joins what else is queued, waiting at most `max_wait` for
+//! more; it scores the lot in one model call and answers each request with its
+//! own rows. Small requests so share a call; a larger one is scored at once, and the jobs behind
+//! it are left to the other workers, so that requests which arrive together are scored side by
+//! side rather than one after another.
+//!
+//! Each job hands the model its row groups (runs of candidates that share the user and the
+//! context), so the model computes the user and context part of its first layers once per group
+//! (`ModelInput::row_groups`). When the queue is full a request is refused at once (503) instead
+//! of waiting without bound.
 //!
 //! A job carries the model it was encoded with, and jobs are only batched with jobs of the same
 //! model: a reload never mixes encodings, and a request that started on the old model finishes
@@ -30,9 +35,13 @@ use crate::metrics::Metrics;
 pub struct BatcherConfig {
     /// Requests that may wait to be scored; one more is answered 503.
     pub queue_capacity: usize,
-    /// A worker stops adding requests to a batch once it holds this many rows.
+    /// A model call takes no more requests once it holds this many rows, and one that holds
+    /// them is scored without waiting for more. Small requests share a call; a larger one is
+    /// scored alone, and the requests queued behind it are left to the other workers. (The
+    /// shared-slot fast path gathers each request's results back to rows in a joined call,
+    /// which costs more than it saves once requests are this large.)
     pub max_batch_rows: usize,
-    /// How long a worker waits for more requests after the first one of a batch.
+    /// How long a call of fewer than `max_batch_rows` rows waits for more requests.
     pub max_wait: Duration,
     /// Threads that run the model.
     pub workers: usize,
@@ -42,9 +51,11 @@ impl Default for BatcherConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 64,
-            max_batch_rows: 4096,
+            max_batch_rows: 256,
             max_wait: Duration::from_micros(500),
-            workers: 1,
+            // One per core: a model call runs on one thread, so a second core only helps when a
+            // second thread can score.
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -148,7 +159,7 @@ fn work(
     loop {
         let collected = {
             let Ok(receiver) = jobs.lock() else { return };
-            collect(&receiver, config)
+            collect(&receiver, config, |job| job.batch.size)
         };
         let Some(collected) = collected else { return };
         let depth = queued.fetch_sub(collected.len(), Ordering::SeqCst) - collected.len();
@@ -164,11 +175,16 @@ fn work(
     }
 }
 
-/// The next batch of jobs: blocks for the first one (None once every sender is gone), then takes
-/// what is queued and waits up to `max_wait` for more, until `max_batch_rows` rows are held.
-fn collect(receiver: &Receiver<Job>, config: BatcherConfig) -> Option<Vec<Job>> {
+/// The next call's jobs: blocks for the first one (None once every sender is gone), then, while
+/// they hold fewer than `max_batch_rows` rows, takes what is queued and waits up to `max_wait`
+/// for more.
+fn collect<J>(
+    receiver: &Receiver<J>,
+    config: BatcherConfig,
+    rows_of: impl Fn(&J) -> usize,
+) -> Option<Vec<J>> {
     let first = receiver.recv().ok()?;
-    let mut rows = first.batch.size;
+    let mut rows = rows_of(&first);
     let mut jobs = vec![first];
     let deadline = Instant::now() + config.max_wait;
     while rows < config.max_batch_rows {
@@ -186,19 +202,13 @@ fn collect(receiver: &Receiver<Job>, config: BatcherConfig) -> Option<Vec<Job>> 
                 }
             }
         };
-        rows += next.batch.size;
+        rows += rows_of(&next);
         jobs.push(next);
     }
     Some(jobs)
 }
 
-/// Requests are concatenated into one model call until it holds this many rows; a bigger request
-/// gets a call of its own. The shared-slot fast path gathers per-request results back to rows
-/// in a concatenated call, which costs more than it saves once requests are this large.
-const MIN_ROWS_PER_CALL: usize = 256;
-
-/// Scores the jobs' rows (a few model calls, see `MIN_ROWS_PER_CALL`) and answers each job with
-/// its slice.
+/// Scores the jobs' rows in one model call and answers each job with its slice.
 fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device) {
     // A client that gave up (timed out, disconnected) is not worth a model call.
     let jobs: Vec<Job> = jobs.into_iter().filter(|job| !job.reply.is_closed()).collect();
@@ -206,41 +216,24 @@ fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device
         return;
     }
     let rows: usize = jobs.iter().map(|job| job.batch.size).sum();
-    let n_scores = model.map.tasks.len() + model.model.extra_scores.len();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut predictions: Vec<Vec<f32>> = vec![Vec::with_capacity(rows); n_scores];
-        let mut calls: Vec<Vec<&Job>> = vec![Vec::new()];
-        let mut call_rows = 0;
-        for job in &jobs {
-            if call_rows >= MIN_ROWS_PER_CALL {
-                calls.push(Vec::new());
-                call_rows = 0;
-            }
-            calls.last_mut().expect("one call at least").push(job);
-            call_rows += job.batch.size;
-        }
-        for call in calls {
-            let call_started = Instant::now();
-            let joined;
-            let batch = if let [only] = call.as_slice() {
-                &only.batch
-            } else {
-                joined = concat(call.iter().map(|job| &job.batch));
-                &joined
-            };
-            let groups: Vec<usize> =
-                call.iter().flat_map(|job| job.groups.iter().copied()).collect();
-            let input = ModelInput::from_batch(batch, device);
-            // The plain forward when groups are too small for the split to pay.
-            let input =
-                if groups.len() * 4 > batch.size { input } else { input.with_row_groups(groups) };
-            let outputs = model.model.forward(&input);
-            let scores = outputs.predictions().into_iter().chain(outputs.extra_predictions());
-            for (all, score) in predictions.iter_mut().zip(scores) {
-                all.extend(to_vec(score));
-            }
-            metrics.observe_model_call(batch.size, call.len(), call_started.elapsed());
-        }
+        let call_started = Instant::now();
+        let joined;
+        let batch = if let [only] = jobs.as_slice() {
+            &only.batch
+        } else {
+            joined = concat(jobs.iter().map(|job| &job.batch));
+            &joined
+        };
+        let groups: Vec<usize> = jobs.iter().flat_map(|job| job.groups.iter().copied()).collect();
+        let input = ModelInput::from_batch(batch, device);
+        // The plain forward when groups are too small for the split to pay.
+        let input =
+            if groups.len() * 4 > batch.size { input } else { input.with_row_groups(groups) };
+        let outputs = model.model.forward(&input);
+        let scores = outputs.predictions().into_iter().chain(outputs.extra_predictions());
+        let predictions: Vec<Vec<f32>> = scores.map(to_vec).collect();
+        metrics.observe_model_call(batch.size, jobs.len(), call_started.elapsed());
         predictions
     }));
     let predictions = match outcome {
@@ -290,4 +283,61 @@ fn concat<'a>(batches: impl Iterator<Item = &'a Batch> + Clone) -> Batch {
         }
     }
     joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_batch_rows: usize, max_wait: Duration) -> BatcherConfig {
+        BatcherConfig { queue_capacity: 16, max_batch_rows, max_wait, workers: 2 }
+    }
+
+    /// Jobs stand for their row counts.
+    fn queue(jobs: &[usize]) -> Receiver<usize> {
+        let (send, receive) = std::sync::mpsc::sync_channel(16);
+        jobs.iter().for_each(|&rows| send.send(rows).unwrap());
+        receive
+    }
+
+    #[test]
+    fn small_requests_share_a_call_up_to_the_row_limit() {
+        let receiver = queue(&[10, 20, 30, 250, 5]);
+        let config = config(256, Duration::ZERO);
+        // 10 + 20 + 30 + 250 crosses 256: the call stops taking requests there.
+        assert_eq!(collect(&receiver, config, |&r| r), Some(vec![10, 20, 30, 250]));
+        assert_eq!(collect(&receiver, config, |&r| r), Some(vec![5]));
+    }
+
+    #[test]
+    fn a_full_call_leaves_the_requests_behind_it_to_other_workers() {
+        // Requests that arrive together: each worker takes one, instead of the first worker
+        // taking all of them and scoring them one after another while the others wait.
+        let receiver = queue(&[500, 500, 500]);
+        let config = config(256, Duration::from_secs(60));
+        let started = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(collect(&receiver, config, |&r| r), Some(vec![500]));
+        }
+        // A full call does not wait for company (the wait here is a minute).
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_small_call_waits_for_company_at_most_max_wait() {
+        let (send, receiver) = std::sync::mpsc::sync_channel(4);
+        send.send(10).unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            send.send(20).unwrap();
+            send // kept alive: a closed queue would end the wait early
+        });
+        let started = Instant::now();
+        let joined = collect(&receiver, config(256, Duration::from_millis(300)), |&r| r);
+        assert_eq!(joined, Some(vec![10, 20]));
+        // Still short of the limit, it waited out the rest of max_wait, and no longer.
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let _send = late.join().unwrap();
+    }
 }
