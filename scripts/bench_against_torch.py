@@ -61,12 +61,17 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--torch-args", default="", help="extra flags, e.g. '--adam fused'")
+    p.add_argument("--embedding-updates", choices=["dense", "lazy"], default="dense",
+                   help="lazy: Seesaw's lazy embedding updates against PyTorch's sparse "
+                        "embeddings and SparseAdam")
     args = p.parse_args()
 
     common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed),
               "--json"]
-    seesaw_cmd = [args.seesaw, "bench", "train", *common]
+    seesaw_cmd = [args.seesaw, "bench", "train", *common,
+                  "--embedding-updates", args.embedding_updates]
     torch_cmd = [sys.executable, TORCH_SCRIPT, *common, "--threads", str(args.threads),
+                 "--embeddings", "sparse" if args.embedding_updates == "lazy" else "dense",
                  *args.torch_args.split()]
     seesaw_env = {**os.environ, "RAYON_NUM_THREADS": str(args.threads)}
 

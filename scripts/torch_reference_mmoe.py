@@ -13,7 +13,8 @@ Mirrors crates/seesaw-cli/src/commands/bench_train.rs:
   the mean over the rows whose mask is 1, summed with weight 1;
 - plain Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-5 (burn's AdamConfig defaults; burn's eps is
   applied as eps*sqrt(1-beta2^t) to sqrt(v), which equals torch's sqrt(v_hat) + eps), dense
-  embedding gradients;
+  embedding gradients; `--embeddings sparse` (the twin of `--embedding-updates lazy`) gives the
+  tables sparse gradients stepped by SparseAdam, the rest of the model Adam;
 - the batches are the Rust command's, bit for bit: its SplitMix64 stream, seeded the same way;
 - each measurement builds a fresh model (and optimiser), runs `--warmup` untimed steps and
   `--steps` timed ones; a step includes turning the batch into tensors (a copy, as
@@ -113,9 +114,10 @@ def linear_like(t, fan_in):
 
 
 class Mmoe(nn.Module):
-    def __init__(self, experts="batched"):
+    def __init__(self, experts="batched", sparse=False):
         super().__init__()
-        self.embeddings = nn.ModuleList(nn.Embedding(v, EMBEDDING_DIM) for v in VOCABULARIES)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(v, EMBEDDING_DIM, sparse=sparse) for v in VOCABULARIES)
         for e in self.embeddings:
             nn.init.normal_(e.weight, 0.0, 0.05)
         d = len(VOCABULARIES) * EMBEDDING_DIM + N_DENSE
@@ -168,9 +170,18 @@ def to_input(batch):
 
 def time_training(batches, args):
     torch.manual_seed(args.seed)
-    model = Mmoe(args.experts)
+    sparse = args.embeddings == "sparse"
+    model = Mmoe(args.experts, sparse)
     impl = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[args.adam]
-    opt = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS, **impl)
+    if sparse:
+        # Sparse gradients for the tables, stepped by SparseAdam (lazy moments); Adam for the rest.
+        tables = list(model.embeddings.parameters())
+        table_ids = {id(q) for q in tables}
+        rest = [q for q in model.parameters() if id(q) not in table_ids]
+        optimizers = [torch.optim.SparseAdam(tables, lr=LR, betas=BETAS, eps=EPS),
+                      torch.optim.Adam(rest, lr=LR, betas=BETAS, eps=EPS, **impl)]
+    else:
+        optimizers = [torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS, **impl)]
     seconds = []
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
@@ -187,9 +198,11 @@ def time_training(batches, args):
         values = [l.item() for l in losses]  # the trainer logs every task loss
         if any(v in (float("inf"), float("-inf")) for v in values):
             raise RuntimeError(f"a loss diverged at step {step}")
-        opt.zero_grad()
+        for opt in optimizers:
+            opt.zero_grad()
         sum(losses).backward()
-        opt.step()
+        for opt in optimizers:
+            opt.step()
         if step >= args.warmup:
             seconds.append(time.perf_counter() - start)
     return seconds
@@ -233,6 +246,8 @@ def main():
     p.add_argument("--experts", choices=["batched", "loop"], default="batched")
     p.add_argument("--adam", choices=["default", "foreach", "fused"], default="default",
                    help="torch's Adam implementation (the maths is the same)")
+    p.add_argument("--embeddings", choices=["dense", "sparse"], default="dense",
+                   help="sparse: nn.Embedding(sparse=True) stepped by SparseAdam (lazy moments)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     args.steps = max(args.steps, 1)
@@ -247,7 +262,7 @@ def main():
     report = {
         "model": f"pytorch {torch.__version__} mmoe: ids 30000/10000/50 x 16 + 10 dense, "
                  f"4 experts [128, 64] ({args.experts}), towers [32], click (binary) + "
-                 f"watch_ratio (regression); adam {args.adam}",
+                 f"watch_ratio (regression); adam {args.adam}, {args.embeddings} embeddings",
         "num_params": sum(q.numel() for q in Mmoe(args.experts).parameters()),
         "threads_available": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),

@@ -17,6 +17,9 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Adam: L2 added to the gradient; AdamW: decoupled decay.
     pub weight_decay: f64,
+    /// How the embedding tables are stepped: every row every step (`dense`), or only the rows
+    /// the batch looked up, with lazy moments (`lazy`, as PyTorch's SparseAdam).
+    pub embedding_updates: EmbeddingUpdates,
     /// Linear warm-up from 0 over this many steps.
     pub warmup_steps: usize,
     pub decay: LrDecay,
@@ -46,6 +49,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::Adam,
             learning_rate: 1e-3,
             weight_decay: 0.0,
+            embedding_updates: EmbeddingUpdates::Dense,
             warmup_steps: 0,
             decay: LrDecay::None,
             weighting: TaskWeighting::default(),
@@ -83,6 +87,16 @@ impl TrainConfig {
 pub enum OptimizerKind {
     Adam,
     AdamW,
+}
+
+/// See `TrainConfig::embedding_updates` and `crate::lazy_adam`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingUpdates {
+    /// The optimiser steps every row of every table on every step.
+    Dense,
+    /// Only the rows a batch looked up move, and only their moments decay.
+    Lazy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ pub mod emotion;
 pub mod error;
 pub mod evaluate;
 pub mod history;
+pub mod lazy_adam;
 pub mod plots;
 pub mod png;
 pub mod report;

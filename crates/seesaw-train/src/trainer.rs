@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ParamGroup};
 use burn::optim::{
     AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig,
 };
@@ -24,10 +24,11 @@ use seesaw_data::training_data::{TrainingData, UntilError};
 use seesaw_models::{ModelConfig, ModelContext, ModelInput, ModelTargets, MultiTaskModel};
 
 use crate::checkpoint::{Checkpoint, CheckpointState, error as checkpoint_error};
-use crate::config::{OptimizerKind, TrainConfig};
+use crate::config::{EmbeddingUpdates, OptimizerKind, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, evaluate, score};
 use crate::history::{EpochRecord, append_jsonl};
+use crate::lazy_adam::{LazyAdam, LazyRule, embedding_table_ids};
 use crate::schedule::learning_rate;
 use crate::task_gradients::{auxiliary_gradient, mean_gradient_cosines, shared_task_gradients};
 use crate::weighting::{SplitMix64, Weighting, WeightingModule};
@@ -193,7 +194,7 @@ pub fn train(
     };
     let mut state;
     let mut trainable;
-    let mut optimizer = build_optimizer(config);
+    let mut optimizer_file = None;
     let mut best_model: Option<MultiTaskModel> = None;
     match (resumed, &checkpoint) {
         (Some(loaded), Some(checkpoint)) => {
@@ -226,7 +227,7 @@ pub fn train(
                 Trainable { model, weighting: config.weighting.build(&task_names, &train_device) };
             if let Some(files) = &loaded.files {
                 trainable = checkpoint.load_module(trainable, &files.trainable)?;
-                optimizer = checkpoint.load_optimizer(optimizer, &files.optimizer)?;
+                optimizer_file = Some(files.optimizer.clone());
                 if let Some(best) = &files.best {
                     let model = MultiTaskModel::new(model_config, &context, &infer_device)?;
                     best_model = Some(checkpoint.load_module(model, best)?);
@@ -257,6 +258,11 @@ pub fn train(
             trainable =
                 Trainable { model, weighting: config.weighting.build(&task_names, &train_device) };
         }
+    }
+    // Built once the parameters exist: lazy embedding updates group the tables by their ids.
+    let mut optimizer = build_optimizer(config, &trainable);
+    if let (Some(file), Some(checkpoint)) = (&optimizer_file, &checkpoint) {
+        optimizer = checkpoint.load_optimizer(optimizer, file)?;
     }
     if let Some(dir) = run_dir {
         // One line per epoch of this run: drop lines of an earlier run in the same directory,
@@ -409,16 +415,26 @@ pub fn train(
     })
 }
 
-fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    match config.optimizer {
+/// The configured optimiser for `module`'s parameters; with lazy embedding updates, its
+/// embedding tables are stepped row by row (`crate::lazy_adam`).
+pub fn build_optimizer<M: Module>(config: &TrainConfig, module: &M) -> ModuleOptimizer {
+    let lambda = config.weight_decay as f32;
+    let (dense, rule) = match config.optimizer {
         OptimizerKind::Adam => {
-            let decay = (config.weight_decay > 0.0)
-                .then(|| WeightDecayConfig::new(config.weight_decay as f32));
-            AdamConfig::new().with_weight_decay(decay).init()
+            let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(lambda));
+            (AdamConfig::new().with_weight_decay(decay).init(), LazyRule::Adam { l2: lambda })
         }
         OptimizerKind::AdamW => {
-            AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init()
+            (AdamWConfig::new().with_weight_decay(lambda).init(), LazyRule::AdamW { decay: lambda })
         }
+    };
+    match config.embedding_updates {
+        EmbeddingUpdates::Dense => dense,
+        EmbeddingUpdates::Lazy => dense.with_group(
+            ParamGroup::from_ids(embedding_table_ids(module)),
+            LazyAdam::new(rule),
+            None,
+        ),
     }
 }
 

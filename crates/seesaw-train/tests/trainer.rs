@@ -24,7 +24,7 @@ use seesaw_models::{
     RegressionHead, TaskOutput,
 };
 use seesaw_sim::{Platform, SimConfig, SimFiles, write_kuairand};
-use seesaw_train::config::{EarlyStopping, MonitorTerm};
+use seesaw_train::config::{EarlyStopping, EmbeddingUpdates, MonitorTerm};
 use seesaw_train::evaluate::{Evaluation, predict, score};
 use seesaw_train::trainer::{self, METRICS_FILE, NoObserver};
 use seesaw_train::weighting::TaskWeighting;
@@ -253,6 +253,29 @@ fn resuming_with_more_epochs_continues_the_same_run() {
     assert!(train(&two, &model_config(), data(), Some(dir.path()), true, &mut NoObserver).is_err());
     let other_model = ModelConfig { embedding_dim: 4, ..model_config() };
     assert!(train(&three, &other_model, data(), Some(dir.path()), true, &mut NoObserver).is_err());
+}
+
+#[test]
+fn lazy_embedding_updates_learn_as_dense_ones_and_resume_exactly() {
+    let _guard = serial();
+    let lazy =
+        |epochs| TrainConfig { embedding_updates: EmbeddingUpdates::Lazy, ..train_config(epochs) };
+    let dir = tempfile::tempdir().unwrap();
+    train(&lazy(1), &model_config(), data(), Some(dir.path()), false, &mut NoObserver).unwrap();
+    let resumed =
+        train(&lazy(2), &model_config(), data(), Some(dir.path()), true, &mut NoObserver).unwrap();
+    let straight = run(&lazy(2));
+    // The lazy moments and step counts are checkpointed like dense Adam's.
+    assert_same_history(&resumed.history, &straight.history, 1);
+    assert_eq!(valid_predictions(&resumed.model), valid_predictions(&straight.model));
+
+    // Another update rule, so other weights; about as good after the same steps.
+    let dense = run(&train_config(2));
+    assert_ne!(valid_predictions(&straight.model), valid_predictions(&dense.model));
+    let auc = |o: &TrainOutcome| o.history[1].valid.tasks["click"].auc.unwrap();
+    let (lazy_auc, dense_auc) = (auc(&straight), auc(&dense));
+    eprintln!("valid click AUC after 50 steps: lazy {lazy_auc:.4}, dense {dense_auc:.4}");
+    assert!((lazy_auc - dense_auc).abs() < 0.02, "lazy {lazy_auc}, dense {dense_auc}");
 }
 
 #[test]
