@@ -11,6 +11,8 @@ use burn_backend::{DType, Element};
 use burn_std::{Bytes, Shape, bf16, f16};
 
 use crate::{FlexTensor, Layout};
+#[cfg(feature = "std")]
+use super::matmul_split::{self, SendConstPtr, SendPtr};
 
 /// Types that can be used with gemm-based matmul.
 /// Only implement for types that `gemm::gemm` dispatches on via TypeId (f32, f64, f16).
@@ -291,6 +293,66 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
 #[inline]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_call<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: *mut T,
+    out_cs: isize,
+    out_rs: isize,
+    lhs: *const T,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const T,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    parallelism: gemm::Parallelism,
+) {
+    // Seesaw patch (`matmul_split`): a large product computes half of its output rows (or
+    // columns, when there are fewer rows than columns) on a helper thread.
+    #[cfg(feature = "std")]
+    if matches!(parallelism, gemm::Parallelism::None)
+        && m.saturating_mul(n).saturating_mul(k) >= matmul_split::SPLIT_MIN_MACS
+    {
+        let (out_p, lhs_p, rhs_p) = (SendPtr(out), SendConstPtr(lhs), SendConstPtr(rhs));
+        if m >= n {
+            let top = m / 2;
+            matmul_split::join(
+                move || unsafe {
+                    gemm_kernel(top, n, k, out_p.get(), out_cs, out_rs, lhs_p.get(), lhs_cs,
+                        lhs_rs, rhs_p.get(), rhs_cs, rhs_rs, parallelism)
+                },
+                move || unsafe {
+                    gemm_kernel(m - top, n, k, out_p.get().offset(top as isize * out_rs), out_cs,
+                        out_rs, lhs_p.get().offset(top as isize * lhs_rs), lhs_cs, lhs_rs,
+                        rhs_p.get(), rhs_cs, rhs_rs, parallelism)
+                },
+            );
+        } else {
+            let left = n / 2;
+            matmul_split::join(
+                move || unsafe {
+                    gemm_kernel(m, left, k, out_p.get(), out_cs, out_rs, lhs_p.get(), lhs_cs,
+                        lhs_rs, rhs_p.get(), rhs_cs, rhs_rs, parallelism)
+                },
+                move || unsafe {
+                    gemm_kernel(m, n - left, k, out_p.get().offset(left as isize * out_cs),
+                        out_cs, out_rs, lhs_p.get(), lhs_cs, lhs_rs,
+                        rhs_p.get().offset(left as isize * rhs_cs), rhs_cs, rhs_rs, parallelism)
+                },
+            );
+        }
+        return;
+    }
+    unsafe {
+        gemm_kernel(m, n, k, out, out_cs, out_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
+            parallelism)
+    }
+}
+
+/// One `gemm::gemm` call, C = A·B (no accumulation into C).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_kernel<T: GemmScalar>(
     m: usize,
     n: usize,
     k: usize,

@@ -111,6 +111,8 @@ mod int;
 pub mod interpolate;
 pub mod mask;
 pub mod matmul;
+#[cfg(feature = "std")]
+pub mod matmul_split;
 mod module;
 pub mod pool;
 mod qtensor;

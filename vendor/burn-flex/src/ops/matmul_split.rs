@@ -1,0 +1,168 @@
+//! Seesaw patch: a large matrix product split in two halves, one computed on a helper thread
+//! while the calling thread computes the other.
+//!
+//! burn-flex's own parallelism goes through rayon, whose hand-off and idle spinning cost more
+//! than they save on the matrices of a recommendation model on a few cores (measured: training
+//! at batch 512 fell by a sixth with burn's `rayon` feature). Here one persistent helper thread
+//! waits on a channel; a product of at least `SPLIT_MIN_MACS` multiply-adds hands it half of the
+//! output rows (or columns) and computes the other half itself. Each output element is computed
+//! by the same kernel over the same `k` as without the split.
+//!
+//! One helper, taken with `try_lock`: a caller that finds it busy (another thread is splitting)
+//! computes the whole product itself, so threads that already use every core (the scoring
+//! workers of a server) never wait for one another. `set_split_matmul(false)` turns it off.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// Products smaller than this (m·n·k) are not split: the hand-off costs a few microseconds.
+pub(crate) const SPLIT_MIN_MACS: usize = 1 << 21;
+
+/// How long the helper keeps polling for the next task before it sleeps. A model's products
+/// come a few hundred microseconds apart; waking a sleeping thread costs tens of microseconds
+/// on a virtual machine, as much as the half product it would compute.
+const HELPER_SPIN: Duration = Duration::from_micros(500);
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the two-thread matrix product on or off for the whole process.
+pub fn set_split_matmul(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+const IDLE: u8 = 0;
+const READY: u8 = 1;
+const DONE: u8 = 2;
+
+struct Helper {
+    /// IDLE → READY (the caller put a task in `task`) → DONE (the helper ran it) → IDLE.
+    state: AtomicU8,
+    task: Mutex<Option<Task>>,
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    thread: OnceLock<Thread>,
+    /// Held by the one caller whose task the helper runs.
+    user: Mutex<()>,
+}
+
+fn helper() -> Option<&'static Helper> {
+    static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
+    *HELPER.get_or_init(|| {
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return None;
+        }
+        let helper: &'static Helper = Box::leak(Box::new(Helper {
+            state: AtomicU8::new(IDLE),
+            task: Mutex::new(None),
+            panic: Mutex::new(None),
+            thread: OnceLock::new(),
+            user: Mutex::new(()),
+        }));
+        let handle = std::thread::Builder::new()
+            .name("flex-matmul".into())
+            .spawn(move || serve(helper))
+            .ok()?;
+        let _ = helper.thread.set(handle.thread().clone());
+        Some(helper)
+    })
+}
+
+fn serve(helper: &'static Helper) {
+    loop {
+        let mut since = Instant::now();
+        let mut polls = 0u32;
+        while helper.state.load(Ordering::Acquire) != READY {
+            polls = polls.wrapping_add(1);
+            if polls % 256 != 0 {
+                std::hint::spin_loop();
+            } else if since.elapsed() > HELPER_SPIN {
+                // `park` may return early; the loop checks again.
+                std::thread::park();
+                since = Instant::now();
+            }
+        }
+        let task = helper.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task
+            && let Err(panic) = catch_unwind(AssertUnwindSafe(task))
+        {
+            *helper.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(panic);
+        }
+        helper.state.store(DONE, Ordering::Release);
+    }
+}
+
+/// Runs `a` on the helper thread and `b` on this one, and returns once both are done; runs both
+/// here, one after the other, when splitting is off or the helper is busy or absent.
+pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce()) {
+    let helper = ENABLED.load(Ordering::Relaxed).then(helper).flatten();
+    let Some((helper, _user)) = helper.and_then(|h| h.user.try_lock().ok().map(|u| (h, u))) else {
+        a();
+        b();
+        return;
+    };
+    let task: Box<dyn FnOnce() + Send + '_> = Box::new(a);
+    // SAFETY: the task may borrow from this frame; it is erased to 'static only to reach the
+    // helper. `Wait` sees it finished before this frame can end, by return or by unwind.
+    let task: Task = unsafe { std::mem::transmute(task) };
+    *helper.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    helper.state.store(READY, Ordering::Release);
+    if let Some(thread) = helper.thread.get() {
+        thread.unpark();
+    }
+    struct Wait(&'static Helper);
+    impl Drop for Wait {
+        fn drop(&mut self) {
+            let mut polls = 0u32;
+            while self.0.state.load(Ordering::Acquire) != DONE {
+                polls = polls.wrapping_add(1);
+                if polls % 256 == 0 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            self.0.state.store(IDLE, Ordering::Release);
+        }
+    }
+    let wait = Wait(helper);
+    b();
+    drop(wait);
+    if let Some(panic) = helper.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        resume_unwind(panic);
+    }
+}
+
+/// A raw pointer that may cross to the helper thread: the halves it points into are disjoint,
+/// and `join` outlives their use.
+/// (Read through `get`, so that a closure captures the wrapper, not the bare pointer.)
+pub(crate) struct SendPtr<T>(pub *mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+unsafe impl<T> Send for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+pub(crate) struct SendConstPtr<T>(pub *const T);
+impl<T> Clone for SendConstPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendConstPtr<T> {}
+unsafe impl<T> Send for SendConstPtr<T> {}
+impl<T> SendConstPtr<T> {
+    pub(crate) fn get(self) -> *const T {
+        self.0
+    }
+}
