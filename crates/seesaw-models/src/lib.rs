@@ -28,9 +28,10 @@ pub mod rows;
 pub mod targets;
 
 pub use burn::tensor::{Device, Int, Tensor};
-/// Whether a large matrix product computes half of its output on a helper thread (on by
-/// default; the vendored burn-flex patch, `vendor/README.md`). Bit for bit the same result.
-pub use burn_flex::ops::matmul_split::set_split_matmul;
+/// Whether a large matrix product or element-wise pass does half of its work on a helper thread
+/// (on by default; the vendored burn-flex patch, `vendor/README.md`). Bit for bit the same
+/// result.
+pub use burn_flex::ops::helper_thread::set_helper_thread;
 pub use config::{ModelConfig, RegressionHead};
 pub use context::{ClipShape, FittedState, ModelContext};
 pub use contract::{ArchitectureConfig, TaskModel};

@@ -135,7 +135,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
     // The scoring workers already use every core; a product split onto a helper thread would
     // compete with them and with the connections (measured: 1 client p99 4.3 → 10.8 ms, 4 × 25/s
     // p99 11.8 → 18.3 ms; docs/performance.md).
-    seesaw_models::set_split_matmul(false);
+    seesaw_models::set_helper_thread(false);
     let device = Device::flex();
     let source = config.source.clone();
     let load_device = device.clone();

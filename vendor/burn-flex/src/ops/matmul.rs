@@ -12,7 +12,7 @@ use burn_std::{Bytes, Shape, bf16, f16};
 
 use crate::{FlexTensor, Layout};
 #[cfg(feature = "std")]
-use super::matmul_split::{self, SendConstPtr, SendPtr};
+use super::helper_thread::{self, SendConstPtr, SendPtr};
 
 /// Types that can be used with gemm-based matmul.
 /// Only implement for types that `gemm::gemm` dispatches on via TypeId (f32, f64, f16).
@@ -307,16 +307,16 @@ unsafe fn gemm_call<T: GemmScalar>(
     rhs_rs: isize,
     parallelism: gemm::Parallelism,
 ) {
-    // Seesaw patch (`matmul_split`): a large product computes half of its output rows (or
+    // Seesaw patch (`helper_thread`): a large product computes half of its output rows (or
     // columns, when there are fewer rows than columns) on a helper thread.
     #[cfg(feature = "std")]
     if matches!(parallelism, gemm::Parallelism::None)
-        && m.saturating_mul(n).saturating_mul(k) >= matmul_split::SPLIT_MIN_MACS
+        && m.saturating_mul(n).saturating_mul(k) >= helper_thread::SPLIT_MIN_MACS
     {
         let (out_p, lhs_p, rhs_p) = (SendPtr(out), SendConstPtr(lhs), SendConstPtr(rhs));
         if m >= n {
             let top = m / 2;
-            matmul_split::join(
+            helper_thread::join(
                 move || unsafe {
                     gemm_kernel(top, n, k, out_p.get(), out_cs, out_rs, lhs_p.get(), lhs_cs,
                         lhs_rs, rhs_p.get(), rhs_cs, rhs_rs, parallelism)
@@ -329,7 +329,7 @@ unsafe fn gemm_call<T: GemmScalar>(
             );
         } else {
             let left = n / 2;
-            matmul_split::join(
+            helper_thread::join(
                 move || unsafe {
                     gemm_kernel(m, left, k, out_p.get(), out_cs, out_rs, lhs_p.get(), lhs_cs,
                         lhs_rs, rhs_p.get(), rhs_cs, rhs_rs, parallelism)

@@ -112,7 +112,7 @@ pub mod interpolate;
 pub mod mask;
 pub mod matmul;
 #[cfg(feature = "std")]
-pub mod matmul_split;
+pub mod helper_thread;
 mod module;
 pub mod pool;
 mod qtensor;

@@ -1,16 +1,18 @@
-//! Seesaw patch: a large matrix product split in two halves, one computed on a helper thread
-//! while the calling thread computes the other.
+//! Seesaw patch: large work split in two halves, one done on a helper thread while the calling
+//! thread does the other. A matrix product of at least `SPLIT_MIN_MACS` multiply-adds hands the
+//! helper half of its output rows (or columns; `matmul.rs`, `gemm_call`), and an in-place
+//! element-wise pass over at least `SPLIT_MIN_ELEMENTS` elements half of them (`unary.rs`,
+//! `binary.rs`). Each output element is computed by the same code over the same inputs as
+//! without the split, so results are bit for bit the same.
 //!
 //! burn-flex's own parallelism goes through rayon, whose hand-off and idle spinning cost more
-//! than they save on the matrices of a recommendation model on a few cores (measured: training
+//! than they save on the tensors of a recommendation model on a few cores (measured: training
 //! at batch 512 fell by a sixth with burn's `rayon` feature). Here one persistent helper thread
-//! waits on a channel; a product of at least `SPLIT_MIN_MACS` multiply-adds hands it half of the
-//! output rows (or columns) and computes the other half itself. Each output element is computed
-//! by the same kernel over the same `k` as without the split.
+//! polls for its next task, then sleeps.
 //!
 //! One helper, taken with `try_lock`: a caller that finds it busy (another thread is splitting)
-//! computes the whole product itself, so threads that already use every core (the scoring
-//! workers of a server) never wait for one another. `set_split_matmul(false)` turns it off.
+//! does the whole work itself, so threads that already use every core (the scoring workers of a
+//! server) never wait for one another. `set_helper_thread(false)` turns it off.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -28,8 +30,8 @@ const HELPER_SPIN: Duration = Duration::from_micros(500);
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
-/// Turns the two-thread matrix product on or off for the whole process.
-pub fn set_split_matmul(enabled: bool) {
+/// Turns the helper thread on or off for the whole process.
+pub fn set_helper_thread(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
 }
 
@@ -134,6 +136,22 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce()) {
     if let Some(panic) = helper.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
         resume_unwind(panic);
     }
+}
+
+/// Element-wise passes over at least this many elements are split: about 20 µs of work.
+pub(crate) const SPLIT_MIN_ELEMENTS: usize = 1 << 16;
+
+/// Applies `f` to `data`, in two halves (one on the helper thread) when it is long enough;
+/// `f` gets each half with the index of its first element.
+pub(crate) fn for_halves<E: Send>(data: &mut [E], f: impl Fn(&mut [E], usize) + Sync) {
+    if data.len() < SPLIT_MIN_ELEMENTS {
+        f(data, 0);
+        return;
+    }
+    let mid = data.len() / 2;
+    let (left, right) = data.split_at_mut(mid);
+    let f = &f;
+    join(move || f(left, 0), move || f(right, mid));
 }
 
 /// A raw pointer that may cross to the helper thread: the halves it points into are disjoint,
