@@ -48,13 +48,14 @@ pub struct ServeTuning {
     /// Requests that may wait to be scored; beyond that the server answers 503.
     #[arg(long, default_value_t = BatcherConfig::default().queue_capacity, value_parser = at_least_one)]
     pub queue: usize,
-    /// Rows after which a model batch takes no more requests.
+    /// Rows at which a model call takes no more requests and is scored without waiting for
+    /// more; the requests behind it go to the other workers.
     #[arg(long, default_value_t = BatcherConfig::default().max_batch_rows, value_parser = at_least_one)]
     pub max_batch_rows: usize,
     /// How long, in microseconds, a batch waits for more requests after its first.
     #[arg(long, default_value_t = BatcherConfig::default().max_wait.as_micros() as u64)]
     pub max_wait_us: u64,
-    /// Threads running the model.
+    /// Threads running the model (default: one per core).
     #[arg(long, default_value_t = BatcherConfig::default().workers, value_parser = at_least_one)]
     pub workers: usize,
     /// A request not scored within this many milliseconds is answered 503 (at least 1: with 0
