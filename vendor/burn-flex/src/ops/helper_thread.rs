@@ -101,7 +101,14 @@ fn serve(helper: &'static Helper) {
 /// here, one after the other, when splitting is off or the helper is busy or absent.
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce()) {
     let helper = ENABLED.load(Ordering::Relaxed).then(helper).flatten();
-    let Some((helper, _user)) = helper.and_then(|h| h.user.try_lock().ok().map(|u| (h, u))) else {
+    // A caller that panicked while it held the helper poisoned the lock; the helper itself is
+    // fine (its task ran to the end before the panic left `join`).
+    let claim = |h: &'static Helper| match h.user.try_lock() {
+        Ok(user) => Some((h, user)),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some((h, poisoned.into_inner())),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    let Some((helper, _user)) = helper.and_then(claim) else {
         a();
         b();
         return;
