@@ -6,8 +6,9 @@
 //! MMoE), and a batch touches a few thousand of them. Dense Adam reads and writes every row's
 //! weight and both moments on every step, a dozen element-wise passes over the whole table,
 //! whatever the batch held; with millions of ids that is the whole cost of a step. Here a step
-//! walks the gradient once to find the touched rows (those with a non-zero gradient) and updates
-//! those in place.
+//! reads the gradient once to find the touched rows (those with a non-zero gradient) and updates
+//! those in place. Two passes over the table remain: burn's embedding backward still builds the
+//! gradient dense (zero-filled, then scattered), and this step scans it.
 //!
 //! A row that every step touches is updated exactly as burn's `Adam`/`AdamW` updates it (the
 //! same operations in the same order, bit for bit; a test checks it). The state is burn's
