@@ -75,11 +75,18 @@ impl Optimizer for LazyAdam {
         // burn's Adam and AdamW, term for term and in their order of operations.
         let (b1, b2, t) = (self.beta_1, self.beta_2, time as i32);
         let (factor_1, factor_2) = (1.0 - b1, 1.0 - b2);
-        let bias_correction2_sqrt = (1.0 - b2.powi(t)).sqrt();
-        let combined_factor = bias_correction2_sqrt / (1.0 - b1.powi(t));
-        let adam_epsilon = self.epsilon * bias_correction2_sqrt;
         let (correction_1, correction_2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let bias_correction2_sqrt = correction_2.sqrt();
+        let combined_factor = bias_correction2_sqrt / correction_1;
+        let adam_epsilon = self.epsilon * bias_correction2_sqrt;
         let lr32 = lr as f32;
+        // AdamW's decay multiplies by 1 - lr·λ, or not at all when that rate is 0.
+        let keep = match self.rule {
+            LazyRule::AdamW { decay } if lr * decay as f64 != 0.0 => {
+                Some((1.0 - lr * decay as f64) as f32)
+            }
+            _ => None,
+        };
         for row in (0..n).step_by(width) {
             let rows = row..row + width;
             if g[rows.clone()].iter().all(|&x| x == 0.0) {
@@ -94,15 +101,13 @@ impl Optimizer for LazyAdam {
                         let update = m[i] * combined_factor / (v[i].sqrt() + adam_epsilon);
                         w[i] -= update * lr32;
                     }
-                    LazyRule::AdamW { decay } => {
+                    LazyRule::AdamW { .. } => {
                         let gi = g[i];
                         m[i] = m[i] * b1 + gi * factor_1;
                         v[i] = v[i] * b2 + gi * gi * factor_2;
                         let update =
                             m[i] / correction_1 / ((v[i] / correction_2).sqrt() + self.epsilon);
-                        let decay_rate = lr * decay as f64;
-                        let decayed =
-                            if decay_rate == 0.0 { w[i] } else { w[i] * (1.0 - decay_rate) as f32 };
+                        let decayed = keep.map_or(w[i], |keep| w[i] * keep);
                         w[i] = decayed - update * lr32;
                     }
                 }

@@ -65,7 +65,7 @@ fn helper() -> Option<&'static Helper> {
             user: Mutex::new(()),
         }));
         let handle = std::thread::Builder::new()
-            .name("flex-matmul".into())
+            .name("flex-helper".into())
             .spawn(move || serve(helper))
             .ok()?;
         let _ = helper.thread.set(handle.thread().clone());
@@ -162,32 +162,18 @@ pub(crate) fn for_halves<E: Send>(data: &mut [E], f: impl Fn(&mut [E], usize) + 
 }
 
 /// A raw pointer that may cross to the helper thread: the halves it points into are disjoint,
-/// and `join` outlives their use.
-/// (Read through `get`, so that a closure captures the wrapper, not the bare pointer.)
-pub(crate) struct SendPtr<T>(pub *mut T);
-impl<T> Clone for SendPtr<T> {
+/// and `join` outlives their use. (Read through `get`, so that a closure captures the wrapper,
+/// not the bare pointer.)
+pub(crate) struct Shared<P>(pub P);
+impl<P: Copy> Clone for Shared<P> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<T> Copy for SendPtr<T> {}
-unsafe impl<T> Send for SendPtr<T> {}
-impl<T> SendPtr<T> {
-    pub(crate) fn get(self) -> *mut T {
-        self.0
-    }
-}
-
-pub(crate) struct SendConstPtr<T>(pub *const T);
-impl<T> Clone for SendConstPtr<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for SendConstPtr<T> {}
-unsafe impl<T> Send for SendConstPtr<T> {}
-impl<T> SendConstPtr<T> {
-    pub(crate) fn get(self) -> *const T {
+impl<P: Copy> Copy for Shared<P> {}
+unsafe impl<P> Send for Shared<P> {}
+impl<P: Copy> Shared<P> {
+    pub(crate) fn get(self) -> P {
         self.0
     }
 }

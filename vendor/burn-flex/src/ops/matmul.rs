@@ -12,7 +12,7 @@ use burn_std::{Bytes, Shape, bf16, f16};
 
 use crate::{FlexTensor, Layout};
 #[cfg(feature = "std")]
-use super::helper_thread::{self, SendConstPtr, SendPtr};
+use super::helper_thread::{self, Shared};
 
 /// Types that can be used with gemm-based matmul.
 /// Only implement for types that `gemm::gemm` dispatches on via TypeId (f32, f64, f16).
@@ -313,34 +313,25 @@ unsafe fn gemm_call<T: GemmScalar>(
     if matches!(parallelism, gemm::Parallelism::None)
         && m.saturating_mul(n).saturating_mul(k) >= helper_thread::SPLIT_MIN_MACS
     {
-        let (out_p, lhs_p, rhs_p) = (SendPtr(out), SendConstPtr(lhs), SendConstPtr(rhs));
-        if m >= n {
+        // The first half is the top rows, or the left columns; the second starts that many rows
+        // (columns) further into `out` and `lhs` (`out` and `rhs`).
+        let (first, second, out_at, lhs_at, rhs_at) = if m >= n {
             let top = m / 2;
-            helper_thread::join(
-                move || unsafe {
-                    gemm_kernel(top, n, k, out_p.get(), out_cs, out_rs, lhs_p.get(), lhs_cs,
-                        lhs_rs, rhs_p.get(), rhs_cs, rhs_rs, parallelism)
-                },
-                move || unsafe {
-                    gemm_kernel(m - top, n, k, out_p.get().offset(top as isize * out_rs), out_cs,
-                        out_rs, lhs_p.get().offset(top as isize * lhs_rs), lhs_cs, lhs_rs,
-                        rhs_p.get(), rhs_cs, rhs_rs, parallelism)
-                },
-            );
+            ((top, n), (m - top, n), top as isize * out_rs, top as isize * lhs_rs, 0)
         } else {
             let left = n / 2;
-            helper_thread::join(
-                move || unsafe {
-                    gemm_kernel(m, left, k, out_p.get(), out_cs, out_rs, lhs_p.get(), lhs_cs,
-                        lhs_rs, rhs_p.get(), rhs_cs, rhs_rs, parallelism)
-                },
-                move || unsafe {
-                    gemm_kernel(m, n - left, k, out_p.get().offset(left as isize * out_cs),
-                        out_cs, out_rs, lhs_p.get(), lhs_cs, lhs_rs,
-                        rhs_p.get().offset(left as isize * rhs_cs), rhs_cs, rhs_rs, parallelism)
-                },
-            );
-        }
+            ((m, left), (m, n - left), left as isize * out_cs, 0, left as isize * rhs_cs)
+        };
+        let (out_p, lhs_p, rhs_p) = (Shared(out), Shared(lhs), Shared(rhs));
+        let half = move |(rows, cols): (usize, usize), out_at: isize, lhs_at: isize, rhs_at: isize| unsafe {
+            gemm_kernel(rows, cols, k, out_p.get().offset(out_at), out_cs, out_rs,
+                lhs_p.get().offset(lhs_at), lhs_cs, lhs_rs, rhs_p.get().offset(rhs_at), rhs_cs,
+                rhs_rs, parallelism)
+        };
+        helper_thread::join(
+            move || half(first, 0, 0, 0),
+            move || half(second, out_at, lhs_at, rhs_at),
+        );
         return;
     }
     unsafe {
