@@ -71,3 +71,63 @@ fn split_element_wise_passes_equal_the_whole_ones() {
         assert_eq!(split, expected, "{rows} rows");
     }
 }
+
+#[test]
+fn split_broadcast_and_allocating_passes_equal_the_whole_ones() {
+    let device = Device::flex();
+    let normal = Distribution::Normal(0.0, 1.0);
+    for rows in [4097, 3] {
+        // Held here, so every op on a clone of `a` or `b` must allocate its output.
+        let a = Tensor::<2>::random([rows, 129], normal, &device);
+        let b = Tensor::<2>::random([rows, 129], normal, &device);
+        let bias = Tensor::<2>::random([1, 129], normal, &device);
+        let per_row = Tensor::<2>::random([rows, 1], normal, &device);
+        let fresh = |t: &Tensor<2>| t.clone() * 1.0;
+        let (split, whole) = both(|| {
+            // Allocating: unary, scalar, same-shape binary, and broadcast binary (a row, a
+            // column); then in place with a broadcast operand.
+            let allocated = relu(a.clone()) + a.clone() * 0.5 - (a.clone() * b.clone()) / 3.0;
+            let broadcast = a.clone() * bias.clone() - per_row.clone() * b.clone();
+            (fresh(&allocated) + bias.clone()) * per_row.clone() + broadcast
+        });
+        same(&split, &whole, &format!("{rows} rows"));
+        // The same arithmetic on the host: the split halves must also be the right halves.
+        let [av, bv, biasv, rowv] = [&a, &b, &bias, &per_row].map(|t| floats(t.clone()));
+        let expected: Vec<u32> = (0..rows * 129)
+            .map(|i| {
+                let (x, y, c, r) = (av[i], bv[i], biasv[i % 129], rowv[i / 129]);
+                let allocated = x.max(0.0) + x * 0.5 - (x * y) / 3.0;
+                ((allocated * 1.0 + c) * r + (x * c - r * y)).to_bits()
+            })
+            .collect();
+        same(&split, &expected, &format!("{rows} rows, against the host"));
+    }
+    // A 3-d broadcast with a short outer dimension, as an expert bank's bias add: [4, B, 64] +
+    // [4, 1, 64], allocating and in place.
+    let x = Tensor::<3>::random([4, 1025, 64], normal, &device);
+    let bias = Tensor::<3>::random([4, 1, 64], normal, &device);
+    let flat = |t: Tensor<3>| t.reshape([4 * 1025, 64]);
+    let (xv, biasv) = (floats(flat(x.clone())), floats(bias.clone().reshape([4, 64])));
+    let expected: Vec<u32> = (0..4 * 1025 * 64)
+        .map(|i| (xv[i] + biasv[i / (1025 * 64) * 64 + i % 64]).to_bits())
+        .collect();
+    let (split, whole) = both(|| flat(x.clone() + bias.clone()));
+    same(&split, &whole, "allocating 3-d broadcast");
+    same(&split, &expected, "allocating 3-d broadcast, against the host");
+    let (split, whole) = both(|| flat((x.clone() * 1.0) + bias.clone()));
+    same(&split, &whole, "in-place 3-d broadcast");
+    same(&split, &expected, "in-place 3-d broadcast, against the host");
+}
+
+/// Equal bit patterns, or a panic naming the first element that differs (not the whole vectors).
+fn same(got: &[u32], want: &[u32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        let (g, w) = (f32::from_bits(got[i]), f32::from_bits(want[i]));
+        panic!("{what}: element {i} is {g}, not {w}");
+    }
+}
+
+fn floats(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}

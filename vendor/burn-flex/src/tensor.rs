@@ -250,6 +250,24 @@ impl FlexTensor {
         }
     }
 
+    /// A contiguous tensor whose elements `write` sets through the pointer it is given, on
+    /// storage that is not zeroed first (Seesaw patch: zeroing every matmul output was ~8% of an
+    /// MMoE forward, and the product overwrites it anyway).
+    ///
+    /// # Safety
+    /// `write` must write every one of the `shape.num_elements()` elements, and read none.
+    pub(crate) unsafe fn for_overwrite<E: Element + bytemuck::Pod>(
+        shape: Shape,
+        write: impl FnOnce(*mut E),
+    ) -> Self {
+        let num_elements = shape.num_elements();
+        let mut elems: Vec<E> = Vec::with_capacity(num_elements);
+        write(elems.as_mut_ptr());
+        // SAFETY: the caller's `write` initialised all `num_elements` elements.
+        unsafe { elems.set_len(num_elements) };
+        Self::new(Bytes::from_elems(elems), Layout::contiguous(shape), E::dtype())
+    }
+
     /// Create a tensor filled with zeros.
     pub fn zeros(shape: Shape, dtype: DType) -> Self {
         Self::empty(shape, dtype)

@@ -78,6 +78,24 @@ impl ZipNest {
         self.lhs_offset == 0 && self.lhs_is_dense()
     }
 
+    /// Seesaw patch (`helper_thread`): the nest cut in two along its outermost dimension, so
+    /// that each part is a nest of its own: the first part, the second, and the number of
+    /// elements in the first. `None` for an empty or single-element nest.
+    pub fn split_outer(&self) -> Option<(ZipNest, ZipNest, usize)> {
+        if self.ndim == 0 || self.shape[0] < 2 {
+            return None;
+        }
+        let half = self.shape[0] / 2;
+        let inner: usize = self.shape[1..self.ndim].iter().product();
+        let mut first = *self;
+        first.shape[0] = half;
+        let mut second = *self;
+        second.shape[0] -= half;
+        second.lhs_offset = (self.lhs_offset as isize + half as isize * self.lhs_strides[0]) as usize;
+        second.rhs_offset = (self.rhs_offset as isize + half as isize * self.rhs_strides[0]) as usize;
+        Some((first, second, half * inner))
+    }
+
     /// Call `f(lhs_base, rhs_base)` once per innermost run, in
     /// row-major output order. The bases are storage indices of the
     /// first element of the run; offsets advance by stride addition,
@@ -209,40 +227,101 @@ where
         return Some(Vec::new());
     }
     let nest = collapse_for_zip(lhs_layout, rhs_layout)?;
-
     let mut out: Vec<Out> = Vec::with_capacity(numel);
+    zip_map_into(&nest, lhs, rhs, &op, &mut out.spare_capacity_mut()[..numel]);
+    // SAFETY: `zip_map_into` wrote one element per position of the nest, `numel` in all.
+    unsafe { out.set_len(numel) };
+    Some(out)
+}
+
+/// Seesaw patch (`helper_thread`): [`zip_map`] that writes a large output in two parts, the
+/// first on the helper thread; each element is computed as without the split.
+#[cfg(feature = "std")]
+pub(crate) fn zip_map_split<L, R, Out, F>(
+    lhs: &[L],
+    lhs_layout: &Layout,
+    rhs: &[R],
+    rhs_layout: &Layout,
+    op: F,
+) -> Option<Vec<Out>>
+where
+    L: Copy + Sync,
+    R: Copy + Sync,
+    Out: Send,
+    F: Fn(L, R) -> Out + Sync,
+{
+    let numel = lhs_layout.num_elements();
+    if numel < crate::ops::helper_thread::SPLIT_MIN_ELEMENTS {
+        return zip_map(lhs, lhs_layout, rhs, rhs_layout, op);
+    }
+    let nest = collapse_for_zip(lhs_layout, rhs_layout)?;
+    let Some((first, second, first_len)) = nest.split_outer() else {
+        return zip_map(lhs, lhs_layout, rhs, rhs_layout, op);
+    };
+    let mut out: Vec<Out> = Vec::with_capacity(numel);
+    let (to_first, to_second) = out.spare_capacity_mut()[..numel].split_at_mut(first_len);
+    let op = &op;
+    crate::ops::helper_thread::join(
+        move || zip_map_into(&first, lhs, rhs, op, to_first),
+        move || zip_map_into(&second, lhs, rhs, op, to_second),
+    );
+    // SAFETY: the two parts of the nest cover its `numel` positions, each written once.
+    unsafe { out.set_len(numel) };
+    Some(out)
+}
+
+/// `op` over the nest, written to `out` in nest order (`out` holds exactly the nest's elements).
+fn zip_map_into<L, R, Out, F>(
+    nest: &ZipNest,
+    lhs: &[L],
+    rhs: &[R],
+    op: &F,
+    out: &mut [core::mem::MaybeUninit<Out>],
+) where
+    L: Copy,
+    R: Copy,
+    F: Fn(L, R) -> Out,
+{
     if nest.ndim == 0 {
         // All dims were size 1: a single element.
-        out.push(op(lhs[nest.lhs_offset], rhs[nest.rhs_offset]));
-        return Some(out);
+        out[0].write(op(lhs[nest.lhs_offset], rhs[nest.rhs_offset]));
+        return;
     }
-
     let (len, l_st, r_st) = nest.inner();
+    let mut at = 0;
     match (l_st, r_st) {
         (1, 1) => nest.for_each_run(|lb, rb| {
-            out.extend(
-                lhs[lb..lb + len]
-                    .iter()
-                    .zip(&rhs[rb..rb + len])
-                    .map(|(&a, &b)| op(a, b)),
-            );
+            let run = &mut out[at..at + len];
+            at += len;
+            for ((o, &a), &b) in run.iter_mut().zip(&lhs[lb..lb + len]).zip(&rhs[rb..rb + len]) {
+                o.write(op(a, b));
+            }
         }),
         (1, 0) => nest.for_each_run(|lb, rb| {
+            let run = &mut out[at..at + len];
+            at += len;
             let b = rhs[rb];
-            out.extend(lhs[lb..lb + len].iter().map(|&a| op(a, b)));
+            for (o, &a) in run.iter_mut().zip(&lhs[lb..lb + len]) {
+                o.write(op(a, b));
+            }
         }),
         (0, 1) => nest.for_each_run(|lb, rb| {
+            let run = &mut out[at..at + len];
+            at += len;
             let a = lhs[lb];
-            out.extend(rhs[rb..rb + len].iter().map(|&b| op(a, b)));
+            for (o, &b) in run.iter_mut().zip(&rhs[rb..rb + len]) {
+                o.write(op(a, b));
+            }
         }),
         _ => nest.for_each_run(|lb, rb| {
-            out.extend(
-                (0..len).map(|i| op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize])),
-            );
+            let run = &mut out[at..at + len];
+            at += len;
+            for (i, o) in run.iter_mut().enumerate() {
+                o.write(op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize]));
+            }
         }),
     }
-    debug_assert_eq!(out.len(), numel);
-    Some(out)
+    debug_assert_eq!(at, out.len());
 }
 
 /// Apply `op` over a collapsed nest *in place*, writing the result back
@@ -261,6 +340,34 @@ where
 /// innermost src stride — contiguous, broadcast-scalar, or general
 /// strided — and monomorphized per call site so LLVM autovectorizes it.
 pub(crate) fn zip_apply_inplace<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: F)
+where
+    D: Copy + Send,
+    S: Copy + Sync,
+    F: Fn(D, S) -> D + Sync,
+{
+    // Seesaw patch (`helper_thread`): a large destination is written in two parts, the first on
+    // the helper thread. It is dense, so the parts are two ranges of `dst`.
+    #[cfg(feature = "std")]
+    if nest.ndim > 0
+        && nest.shape[..nest.ndim].iter().product::<usize>()
+            >= crate::ops::helper_thread::SPLIT_MIN_ELEMENTS
+        && let Some((first, mut second, first_len)) = nest.split_outer()
+    {
+        let middle = nest.lhs_offset + first_len;
+        let (to_first, to_second) = dst.split_at_mut(middle);
+        second.lhs_offset -= middle;
+        let op = &op;
+        crate::ops::helper_thread::join(
+            move || zip_apply_inplace_whole(&first, to_first, src, op),
+            move || zip_apply_inplace_whole(&second, to_second, src, op),
+        );
+        return;
+    }
+    zip_apply_inplace_whole(nest, dst, src, &op)
+}
+
+/// `zip_apply_inplace` on this thread.
+fn zip_apply_inplace_whole<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: &F)
 where
     D: Copy,
     S: Copy,

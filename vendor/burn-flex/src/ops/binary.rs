@@ -210,19 +210,20 @@ where
         (Some((l_start, l_end)), Some((r_start, r_end))) => {
             let l_slice = &lhs_storage[l_start..l_end];
             let r_slice = &rhs_storage[r_start..r_end];
-            l_slice
-                .iter()
-                .zip(r_slice)
-                .map(|(&a, &b)| op(a, b))
-                .collect()
+            crate::ops::helper_thread::zip_halves(l_slice, r_slice, &op)
         }
         // Strided/broadcast fallback: collapse both layouts into a
         // joint loop nest with a specialized (autovectorizable) inner
         // loop. Only negative-stride (flipped) or over-rank layouts
         // fall through to the per-element StridedIter odometer.
         _ => {
-            if let Some(result) =
-                crate::zip::zip_map(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op)
+            #[cfg(feature = "std")]
+            let zipped =
+                crate::zip::zip_map_split(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op);
+            #[cfg(not(feature = "std"))]
+            let zipped =
+                crate::zip::zip_map(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op);
+            if let Some(result) = zipped
             {
                 result
             } else if lhs.layout().num_dims() == 2 {
@@ -335,7 +336,9 @@ where
     let storage: &[E] = tensor.storage();
 
     let result: Vec<E> = match tensor.layout().contiguous_offsets() {
-        Some((start, end)) => storage[start..end].iter().map(|&x| op(x, scalar)).collect(),
+        Some((start, end)) => {
+            crate::ops::helper_thread::map_halves(&storage[start..end], |x| op(x, scalar))
+        }
         None => StridedIter::new(tensor.layout())
             .map(|i| op(storage[i], scalar))
             .collect(),

@@ -1,9 +1,12 @@
 //! Seesaw patch: large work split in two halves, one done on a helper thread while the calling
 //! thread does the other. A matrix product of at least `SPLIT_MIN_MACS` multiply-adds hands the
-//! helper half of its output rows (or columns; `matmul.rs`, `gemm_call`), and an in-place
-//! element-wise pass over at least `SPLIT_MIN_ELEMENTS` elements half of them (`unary.rs`,
-//! `binary.rs`). Each output element is computed by the same code over the same inputs as
-//! without the split, so results are bit for bit the same.
+//! helper half of its output rows (or columns; `matmul.rs`, `gemm_call`), and an element-wise
+//! pass over at least `SPLIT_MIN_ELEMENTS` elements half of them: in place or into a new
+//! buffer, plain or broadcast (`unary.rs`, `binary.rs`, `zip.rs`, through `for_halves`,
+//! `map_halves`, `zip_halves` and `ZipNest::split_outer`). Each output element is computed by
+//! the same code over the same inputs as without the split, so results are bit for bit the
+//! same. `side_by_side` offers the helper to callers that split their own work (a batch scored
+//! in two halves).
 //!
 //! burn-flex's own parallelism goes through rayon, whose hand-off and idle spinning cost more
 //! than they save on the tensors of a recommendation model on a few cores (measured: training
@@ -33,6 +36,12 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 /// Turns the helper thread on or off for the whole process.
 pub fn set_helper_thread(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether `join` and `side_by_side` may use the helper thread: it is on and this machine has
+/// a second core (a busy helper is not checked: `join` finds that out itself).
+pub fn helper_available() -> bool {
+    ENABLED.load(Ordering::Relaxed) && helper().is_some()
 }
 
 type Task = Box<dyn FnOnce() + Send + 'static>;
@@ -145,6 +154,16 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce()) {
     }
 }
 
+/// Runs `a` on the helper thread and `b` on this one and returns both results, like `join`
+/// (both here, one after the other, when the helper is off, busy or absent). Work that `a` and
+/// `b` start themselves is not split again: the helper is theirs until both are done. For
+/// callers that split their own work in two, e.g. a batch of rows scored in two halves.
+pub fn side_by_side<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    let (mut from_a, mut from_b) = (None, None);
+    join(|| from_a = Some(a()), || from_b = Some(b()));
+    (from_a.expect("join ran a"), from_b.expect("join ran b"))
+}
+
 /// Element-wise passes over at least this many elements are split: about 20 µs of work.
 pub(crate) const SPLIT_MIN_ELEMENTS: usize = 1 << 16;
 
@@ -176,4 +195,37 @@ impl<P: Copy> Shared<P> {
     pub(crate) fn get(self) -> P {
         self.0
     }
+}
+
+/// `f` of each element of `src`, collected in order; in two halves (one on the helper thread)
+/// when `src` is long enough. For element-wise ops whose input cannot be overwritten (another
+/// tensor still holds it, as autodiff does with an activation's input).
+pub(crate) fn map_halves<S: Copy + Sync, E: Send>(src: &[S], f: impl Fn(S) -> E + Sync) -> Vec<E> {
+    let mut out: Vec<E> = Vec::with_capacity(src.len());
+    for_halves(&mut out.spare_capacity_mut()[..src.len()], |part, start| {
+        for (o, &x) in part.iter_mut().zip(&src[start..]) {
+            o.write(f(x));
+        }
+    });
+    // SAFETY: the halves cover all `src.len()` positions, each written once.
+    unsafe { out.set_len(src.len()) };
+    out
+}
+
+/// `f` of each pair of elements of `a` and `b` (of one length), like [`map_halves`].
+pub(crate) fn zip_halves<A: Copy + Sync, B: Copy + Sync, E: Send>(
+    a: &[A],
+    b: &[B],
+    f: impl Fn(A, B) -> E + Sync,
+) -> Vec<E> {
+    assert_eq!(a.len(), b.len());
+    let mut out: Vec<E> = Vec::with_capacity(a.len());
+    for_halves(&mut out.spare_capacity_mut()[..a.len()], |part, start| {
+        for ((o, &x), &y) in part.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+            o.write(f(x, y));
+        }
+    });
+    // SAFETY: the halves cover all `a.len()` positions, each written once.
+    unsafe { out.set_len(a.len()) };
+    out
 }
