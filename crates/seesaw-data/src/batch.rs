@@ -53,6 +53,12 @@ impl Batch {
         &self.masks[task * self.size..(task + 1) * self.size]
     }
 
+    /// Rows `range` of this batch, as a batch of their own.
+    pub fn slice_rows(&self, range: std::ops::Range<usize>) -> Batch {
+        let picks: Vec<(u32, u32)> = range.map(|r| (0, r as u32)).collect();
+        Batch::gather(std::slice::from_ref(self), &picks)
+    }
+
     /// The rows `picks` — (index into `sources`, row of that batch) — in that order, as one
     /// batch. The sources must share one layout (they come from one feature map); `rows` and
     /// `user_group` are carried over from them.

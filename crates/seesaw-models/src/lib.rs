@@ -24,6 +24,7 @@ pub mod model_dir;
 pub mod models;
 pub mod outputs;
 pub mod registry;
+pub mod row_halves;
 pub mod rows;
 pub mod targets;
 
@@ -31,7 +32,7 @@ pub use burn::tensor::{Device, Int, Tensor};
 /// Whether a large matrix product or element-wise pass does half of its work on a helper thread
 /// (on by default; the vendored burn-flex patch, `vendor/README.md`). Bit for bit the same
 /// result.
-pub use burn_flex::ops::helper_thread::set_helper_thread;
+pub use burn_flex::ops::helper_thread::{helper_available, set_helper_thread, side_by_side};
 pub use config::{ModelConfig, RegressionHead};
 pub use context::{ClipShape, FittedState, ModelContext};
 pub use contract::{ArchitectureConfig, TaskModel};

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{TaskInfo, TaskKind};
 use seesaw_metrics as metrics;
+use seesaw_models::row_halves::score_in_halves;
 use seesaw_models::{ModelInput, MultiTaskModel, to_vec};
 
 use crate::config::MonitorTerm;
@@ -124,25 +125,40 @@ pub fn predict(
     };
     let mut gate_sums: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for batch in batches {
-        let input = ModelInput::from_batch(&batch, device).with_diagnostics();
-        let outputs = model.forward(&input);
-        for (k, p) in outputs.predictions().into_iter().enumerate() {
-            out.predictions[k].extend(to_vec(p));
-            out.labels[k].extend_from_slice(batch.label(k));
-            out.masks[k].extend_from_slice(batch.mask(k));
-        }
-        for (slot, p) in out.extras.iter_mut().zip(outputs.extra_predictions()) {
-            slot.1.extend(to_vec(p));
-        }
-        for gate in outputs.gates {
-            let n_experts = gate.weights.dims()[1];
-            let values = to_vec(gate.weights);
-            let sum = gate_sums.entry(gate.name).or_insert_with(|| vec![0.0; n_experts]);
-            for row in values.chunks(n_experts) {
-                for (s, &v) in sum.iter_mut().zip(row) {
-                    *s += v as f64;
+        // Both cores on one batch: its halves side by side (`row_halves.rs`).
+        let parts = score_in_halves(&batch, |rows| {
+            let input = ModelInput::from_batch(rows, device).with_diagnostics();
+            let outputs = model.forward(&input);
+            let gates: Vec<(String, usize, Vec<f32>)> = outputs
+                .gates
+                .iter()
+                .map(|g| (g.name.clone(), g.weights.dims()[1], to_vec(g.weights.clone())))
+                .collect();
+            let predictions: Vec<Vec<f32>> =
+                outputs.predictions().into_iter().map(to_vec).collect();
+            let extras: Vec<Vec<f32>> =
+                outputs.extra_predictions().into_iter().map(to_vec).collect();
+            (predictions, extras, gates)
+        });
+        for (predictions, extras, gates) in parts {
+            for (all, part) in out.predictions.iter_mut().zip(predictions) {
+                all.extend(part);
+            }
+            for (slot, part) in out.extras.iter_mut().zip(extras) {
+                slot.1.extend(part);
+            }
+            for (name, n_experts, values) in gates {
+                let sum = gate_sums.entry(name).or_insert_with(|| vec![0.0; n_experts]);
+                for row in values.chunks(n_experts) {
+                    for (s, &v) in sum.iter_mut().zip(row) {
+                        *s += v as f64;
+                    }
                 }
             }
+        }
+        for k in 0..n_tasks {
+            out.labels[k].extend_from_slice(batch.label(k));
+            out.masks[k].extend_from_slice(batch.mask(k));
         }
         out.rows.extend_from_slice(&batch.rows);
         out.user_group.extend_from_slice(&batch.user_group);

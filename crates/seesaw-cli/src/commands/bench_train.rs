@@ -5,7 +5,8 @@
 //! - training samples/s at batch 512 and 4096: one `seesaw_train::trainer::train_step` (forward,
 //!   the model's loss terms read back to the host to be logged, backward and an Adam step), the
 //!   trainer's own step (target >= 40,000 samples/s at 4096);
-//! - inference samples/s at batch 1024: the model in inference mode on `Device::flex()`,
+//! - inference samples/s at batch 1024: the model in inference mode on `Device::flex()`, the
+//!   batch scored in two halves side by side as `seesaw evaluate` does (`row_halves.rs`),
 //!   forward and predictions read back to host memory (target >= 200,000 samples/s);
 //! - peak resident memory of the process (VmHWM).
 //!
@@ -26,6 +27,7 @@ use seesaw_data::feature_map::{
 };
 use seesaw_models::cmi::{CmiConfig, CmiUse};
 use seesaw_models::models::MmoeConfig;
+use seesaw_models::row_halves::{join_rows, score_in_halves};
 use seesaw_models::{
     Architecture, ModelConfig, ModelContext, ModelInput, MultiTaskModel, RegressionHead, to_vec,
 };
@@ -64,8 +66,17 @@ pub struct BenchTrainArgs {
     /// How the optimiser steps the embedding tables (`[train] embedding_updates`).
     #[arg(long, value_enum, default_value_t = EmbeddingUpdatesArg::Dense)]
     pub embedding_updates: EmbeddingUpdatesArg,
+    /// Time only this part (for profiling one of them); both by default.
+    #[arg(long, value_enum)]
+    pub only: Option<BenchPart>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPart {
+    Training,
+    Inference,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -110,7 +121,9 @@ struct Report {
     embedding_updates: EmbeddingUpdates,
     threads_available: usize,
     training: Vec<Timing>,
-    inference: Timing,
+    /// Absent with `--only training`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inference: Option<Timing>,
     peak_rss_bytes: u64,
 }
 
@@ -134,18 +147,24 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         .num_params()
     };
     let mut training = Vec::new();
-    for batch_size in TRAIN_BATCHES {
+    let train_batches: &[usize] =
+        if args.only == Some(BenchPart::Inference) { &[] } else { &TRAIN_BATCHES };
+    for &batch_size in train_batches {
         let batches = random_batches(batch_size, tasks.len(), args.seed);
         let spinner = progress::spinner(format!("training at batch {batch_size}"));
         let seconds = time_training(&config, &schema, &tasks, &batches, args, steps)?;
         spinner.finish_and_clear();
         training.push(timing(batch_size, seconds, (batch_size == 4096).then_some(TRAIN_TARGET)));
     }
-    let batches = random_batches(INFERENCE_BATCH, tasks.len(), args.seed.wrapping_add(1));
-    let spinner = progress::spinner(format!("inference at batch {INFERENCE_BATCH}"));
-    let seconds = time_inference(&config, &schema, &tasks, &batches, args, steps)?;
-    spinner.finish_and_clear();
-    let inference = timing(INFERENCE_BATCH, seconds, Some(INFERENCE_TARGET));
+    let inference = if args.only == Some(BenchPart::Training) {
+        None
+    } else {
+        let batches = random_batches(INFERENCE_BATCH, tasks.len(), args.seed.wrapping_add(1));
+        let spinner = progress::spinner(format!("inference at batch {INFERENCE_BATCH}"));
+        let seconds = time_inference(&config, &schema, &tasks, &batches, args, steps)?;
+        spinner.finish_and_clear();
+        Some(timing(INFERENCE_BATCH, seconds, Some(INFERENCE_TARGET)))
+    };
     let report = Report {
         model: "mmoe: ids 30000/10000/50 x 16 + 10 dense, 4 experts [128, 64], towers [32], \
                 click (binary) + watch_ratio (regression)",
@@ -175,16 +194,17 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
             target_note(t)
         );
     }
-    let t = &report.inference;
-    println!(
-        "inference, batch {:>4}: {:>9.0} samples/s (median step {:.2} ms, min {:.2} ms, {} steps){}",
-        t.batch_size,
-        t.samples_per_second,
-        t.median_step_seconds * 1e3,
-        t.min_step_seconds * 1e3,
-        t.steps,
-        target_note(t)
-    );
+    if let Some(t) = &report.inference {
+        println!(
+            "inference, batch {:>4}: {:>9.0} samples/s (median step {:.2} ms, min {:.2} ms, {} steps){}",
+            t.batch_size,
+            t.samples_per_second,
+            t.median_step_seconds * 1e3,
+            t.min_step_seconds * 1e3,
+            t.steps,
+            target_note(t)
+        );
+    }
     println!("peak RSS: {:.0} MiB", report.peak_rss_bytes as f64 / (1 << 20) as f64);
     Ok(())
 }
@@ -370,9 +390,10 @@ fn time_inference(
     for step in 0..args.warmup + steps {
         let batch = &batches[step % batches.len()];
         let start = Instant::now();
-        let input = ModelInput::from_batch(batch, &device);
-        let predictions: Vec<Vec<f32>> =
-            model.forward(&input).predictions().into_iter().map(to_vec).collect();
+        let predictions = join_rows(score_in_halves(batch, |rows| {
+            let input = ModelInput::from_batch(rows, &device);
+            model.forward(&input).predictions().into_iter().map(to_vec).collect()
+        }));
         if step >= args.warmup {
             seconds.push(start.elapsed().as_secs_f64());
         }
