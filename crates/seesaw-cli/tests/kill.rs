@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -233,9 +234,12 @@ fn training_stopped_by_sigterm_leaves_no_temporary_and_resumes_to_the_same_model
         signal(&child, libc::SIGTERM);
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        // A run that finished before the signal exits 0; one that was stopped exits 128 + 15.
+        // A run that finished before the signal exits 0; one that was stopped exits 128 + 15;
+        // one signalled before it set up its handler (the first milliseconds) dies of the
+        // signal, having written nothing yet: the checks below hold for all three.
+        let died_of_sigterm = output.status.signal() == Some(libc::SIGTERM);
         assert!(
-            matches!(output.status.code(), Some(0 | 143)),
+            matches!(output.status.code(), Some(0 | 143)) || died_of_sigterm,
             "stopped after {at:?}: {:?} {stderr}",
             output.status
         );
