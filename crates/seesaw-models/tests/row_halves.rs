@@ -6,49 +6,17 @@
 mod common;
 
 use burn::tensor::Device;
-use seesaw_models::models::{
-    CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
-    SingleTaskConfig,
-};
 use seesaw_models::row_halves::{MIN_ROWS_PER_HALF, join_rows, score_in_halves};
-use seesaw_models::{Architecture, ModelConfig, ModelInput, MultiTaskModel, helper_available};
+use seesaw_models::{ModelConfig, ModelInput, MultiTaskModel, helper_available};
 
-use common::{random_batch, tiny_context, tiny_schema};
-
-fn architectures() -> Vec<Architecture> {
-    let h = vec![32, 16];
-    vec![
-        Architecture::Logistic(LogisticConfig {}),
-        Architecture::SingleTask(SingleTaskConfig { hidden: h.clone() }),
-        Architecture::SharedBottom(SharedBottomConfig { hidden: h.clone() }),
-        Architecture::CrossStitch(CrossStitchConfig { hidden: h.clone() }),
-        Architecture::Mmoe(MmoeConfig {
-            experts: 4,
-            expert_hidden: h.clone(),
-            gate_temperature: 1.0,
-        }),
-        Architecture::Cgc(CgcConfig {
-            shared_experts: 2,
-            task_experts: 1,
-            expert_hidden: h.clone(),
-            gate_temperature: 1.0,
-        }),
-        Architecture::Ple(PleConfig {
-            levels: 2,
-            shared_experts: 2,
-            task_experts: 1,
-            expert_hidden: h,
-            gate_temperature: 1.0,
-        }),
-    ]
-}
+use common::{every_architecture, random_batch, tiny_context, tiny_schema};
 
 #[test]
 fn halves_scored_side_by_side_equal_the_whole_batch() {
     let device = Device::flex();
     // Odd, so that the halves differ in length.
     let batch = random_batch(&tiny_schema(), 2 * MIN_ROWS_PER_HALF + 77, 5);
-    for architecture in architectures() {
+    for architecture in every_architecture(vec![32, 16]) {
         let config = ModelConfig {
             architecture,
             embedding_dim: 8,

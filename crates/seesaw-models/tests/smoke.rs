@@ -10,43 +10,18 @@ use burn::nn::loss::{BinaryCrossEntropyLossConfig, MseLoss, Reduction};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use seesaw_data::batch::Batch;
-use seesaw_models::models::{
-    CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
-    SingleTaskConfig,
-};
+use seesaw_models::models::{MmoeConfig, SharedBottomConfig};
 use seesaw_models::{
     Architecture, ModelConfig, ModelContext, ModelError, ModelInput, ModelTargets, MultiTaskModel,
     OutputKind,
 };
 
-use common::{max_abs_diff, random_batch, tiny_context, tiny_schema, tiny_tasks, to_vec};
+use common::{
+    every_architecture, max_abs_diff, random_batch, tiny_context, tiny_schema, tiny_tasks, to_vec,
+};
 
 fn small_set() -> Vec<Architecture> {
-    let h = vec![16, 8];
-    vec![
-        Architecture::Logistic(LogisticConfig {}),
-        Architecture::SingleTask(SingleTaskConfig { hidden: h.clone() }),
-        Architecture::SharedBottom(SharedBottomConfig { hidden: h.clone() }),
-        Architecture::CrossStitch(CrossStitchConfig { hidden: h.clone() }),
-        Architecture::Mmoe(MmoeConfig {
-            experts: 3,
-            expert_hidden: h.clone(),
-            gate_temperature: 1.0,
-        }),
-        Architecture::Cgc(CgcConfig {
-            shared_experts: 2,
-            task_experts: 1,
-            expert_hidden: h.clone(),
-            gate_temperature: 1.0,
-        }),
-        Architecture::Ple(PleConfig {
-            levels: 2,
-            shared_experts: 2,
-            task_experts: 1,
-            expert_hidden: h,
-            gate_temperature: 1.0,
-        }),
-    ]
+    every_architecture(vec![16, 8])
 }
 
 fn mmoe_arch(experts: usize, width: usize) -> Architecture {

@@ -184,29 +184,25 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         report.model, report.num_params, report.embedding_updates, report.threads_available
     );
     for t in &report.training {
-        println!(
-            "training, batch {:>4}: {:>9.0} samples/s (median step {:.2} ms, min {:.2} ms, {} steps){}",
-            t.batch_size,
-            t.samples_per_second,
-            t.median_step_seconds * 1e3,
-            t.min_step_seconds * 1e3,
-            t.steps,
-            target_note(t)
-        );
+        print_timing("training", t);
     }
     if let Some(t) = &report.inference {
-        println!(
-            "inference, batch {:>4}: {:>9.0} samples/s (median step {:.2} ms, min {:.2} ms, {} steps){}",
-            t.batch_size,
-            t.samples_per_second,
-            t.median_step_seconds * 1e3,
-            t.min_step_seconds * 1e3,
-            t.steps,
-            target_note(t)
-        );
+        print_timing("inference", t);
     }
     println!("peak RSS: {:.0} MiB", report.peak_rss_bytes as f64 / (1 << 20) as f64);
     Ok(())
+}
+
+fn print_timing(what: &str, t: &Timing) {
+    println!(
+        "{what}, batch {:>4}: {:>9.0} samples/s (median step {:.2} ms, min {:.2} ms, {} steps){}",
+        t.batch_size,
+        t.samples_per_second,
+        t.median_step_seconds * 1e3,
+        t.min_step_seconds * 1e3,
+        t.steps,
+        target_note(t)
+    );
 }
 
 fn target_note(t: &Timing) -> String {

@@ -9,7 +9,11 @@ use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{
     CategoricalSlot, DenseSlot, FeatureSchema, FeatureSource, MultiSlot, TaskInfo, TaskKind,
 };
-use seesaw_models::{ModelConfig, ModelContext};
+use seesaw_models::models::{
+    CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
+    SingleTaskConfig,
+};
+use seesaw_models::{Architecture, ModelConfig, ModelContext};
 
 /// A small deterministic generator (SplitMix64), so the tests need no rand dependency and
 /// every run sees the same numbers.
@@ -47,6 +51,35 @@ pub fn dense(name: &str, source: FeatureSource) -> DenseSlot {
 
 pub fn multi(name: &str, cardinality: usize, max_len: usize, source: FeatureSource) -> MultiSlot {
     MultiSlot { name: name.into(), cardinality, max_len, source }
+}
+
+/// One of each built-in architecture with hidden layers `h` (3 experts for MMoE; 2 shared and
+/// 1 per task for CGC and a 2-level PLE).
+pub fn every_architecture(h: Vec<usize>) -> Vec<Architecture> {
+    vec![
+        Architecture::Logistic(LogisticConfig {}),
+        Architecture::SingleTask(SingleTaskConfig { hidden: h.clone() }),
+        Architecture::SharedBottom(SharedBottomConfig { hidden: h.clone() }),
+        Architecture::CrossStitch(CrossStitchConfig { hidden: h.clone() }),
+        Architecture::Mmoe(MmoeConfig {
+            experts: 3,
+            expert_hidden: h.clone(),
+            gate_temperature: 1.0,
+        }),
+        Architecture::Cgc(CgcConfig {
+            shared_experts: 2,
+            task_experts: 1,
+            expert_hidden: h.clone(),
+            gate_temperature: 1.0,
+        }),
+        Architecture::Ple(PleConfig {
+            levels: 2,
+            shared_experts: 2,
+            task_experts: 1,
+            expert_hidden: h,
+            gate_temperature: 1.0,
+        }),
+    ]
 }
 
 pub fn tiny_schema() -> FeatureSchema {
