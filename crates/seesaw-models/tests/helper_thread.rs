@@ -131,3 +131,41 @@ fn same(got: &[u32], want: &[u32], what: &str) {
 fn floats(t: Tensor<2>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
+
+#[test]
+fn split_sums_over_rows_equal_the_whole_ones() {
+    let device = Device::flex();
+    let normal = Distribution::Normal(0.0, 1.0);
+    // A bias gradient ([B, out] summed over B) and a gate mixture's sum ([n, B, D] over n), then
+    // an expert bank's bias gradient ([n, B, out] over B): first-dim and middle-dim sums.
+    let x = Tensor::<2>::random([4097, 129], normal, &device);
+    let xv = floats(x.clone());
+    let mut want = vec![0.0f32; 129];
+    for row in xv.chunks(129) {
+        for (w, v) in want.iter_mut().zip(row) {
+            *w += v;
+        }
+    }
+    let want: Vec<u32> = want.into_iter().map(f32::to_bits).collect();
+    let (split, whole) = both(|| x.clone().sum_dim(0));
+    same(&split, &whole, "[4097, 129] over rows");
+    same(&split, &want, "[4097, 129] over rows, against the host");
+
+    let e = Tensor::<3>::random([4, 1025, 64], normal, &device);
+    let ev = floats(e.clone().reshape([4 * 1025, 64]));
+    let (split, whole) = both(|| e.clone().sum_dim(0).reshape([1025, 64]));
+    same(&split, &whole, "[4, 1025, 64] over the experts");
+    let want: Vec<u32> = (0..1025 * 64)
+        .map(|i| (0..4).fold(0.0f32, |acc, n| acc + ev[n * 1025 * 64 + i]).to_bits())
+        .collect();
+    same(&split, &want, "[4, 1025, 64] over the experts, against the host");
+    let (split, whole) = both(|| e.clone().sum_dim(1).reshape([4, 64]));
+    same(&split, &whole, "[4, 1025, 64] over the rows");
+    let want: Vec<u32> = (0..4 * 64)
+        .map(|i| {
+            let (n, c) = (i / 64, i % 64);
+            (0..1025).fold(0.0f32, |acc, r| acc + ev[(n * 1025 + r) * 64 + c]).to_bits()
+        })
+        .collect();
+    same(&split, &want, "[4, 1025, 64] over the rows, against the host");
+}

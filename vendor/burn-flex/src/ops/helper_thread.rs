@@ -3,7 +3,8 @@
 //! helper half of its output rows (or columns; `matmul.rs`, `gemm_call`), and an element-wise
 //! pass over at least `SPLIT_MIN_ELEMENTS` elements half of them: in place or into a new
 //! buffer, plain or broadcast (`unary.rs`, `binary.rs`, `zip.rs`, through `for_halves`,
-//! `map_halves`, `zip_halves` and `ZipNest::split_outer`). Each output element is computed by
+//! `map_halves`, `zip_halves` and `ZipNest::split_outer`), and a sum over rows its columns or
+//! batches (`reduce.rs`, `for_column_halves`). Each output element is computed by
 //! the same code over the same inputs as without the split, so results are bit for bit the
 //! same. `side_by_side` offers the helper to callers that split their own work (a batch scored
 //! in two halves).
@@ -195,6 +196,25 @@ impl<P: Copy> Shared<P> {
     pub(crate) fn get(self) -> P {
         self.0
     }
+}
+
+/// Applies `f` to `out`, the per-column results of a sum over `rows` rows, in two ranges of
+/// columns (the first on the helper) when the sum reads at least `SPLIT_MIN_ELEMENTS` elements;
+/// `f` gets each range with the index of its first column. The cut falls on a multiple of 16
+/// columns, so that both ranges keep the buffer's SIMD alignment.
+pub(crate) fn for_column_halves<E: Send>(
+    out: &mut [E],
+    rows: usize,
+    f: impl Fn(&mut [E], usize) + Sync,
+) {
+    let middle = out.len() / 2 / 16 * 16;
+    if middle == 0 || out.len().saturating_mul(rows) < SPLIT_MIN_ELEMENTS {
+        f(out, 0);
+        return;
+    }
+    let (left, right) = out.split_at_mut(middle);
+    let f = &f;
+    join(move || f(left, 0), move || f(right, middle));
 }
 
 /// `f` of each element of `src`, collected in order; in two halves (one on the helper thread)

@@ -1094,16 +1094,31 @@ fn reduce_middle_dim_f32(
     {
         let mut result = vec![0.0f32; out_size];
         let start = start_offset as isize;
-        for batch in 0..outer_size {
-            let batch_start = (start + batch as isize * outer_stride) as usize;
-            let out_batch_start = batch * inner_size;
-
-            for row in 0..dim_size {
-                let row_start = (batch_start as isize + row as isize * dim_stride) as usize;
-                for c in 0..inner_size {
-                    result[out_batch_start + c] += data[row_start + c];
+        // Batches `first_batch..` into `part` (whole batches of `inner_size` outputs).
+        let sum_batches = |part: &mut [f32], first_batch: usize| {
+            for (i, out) in part.chunks_mut(inner_size).enumerate() {
+                let batch_start = start + (first_batch + i) as isize * outer_stride;
+                for row in 0..dim_size {
+                    let row_start = (batch_start + row as isize * dim_stride) as usize;
+                    for (r, &v) in out.iter_mut().zip(&data[row_start..row_start + inner_size]) {
+                        *r += v;
+                    }
                 }
             }
+        };
+        // Seesaw patch (`helper_thread`): two ranges of batches side by side when the sum reads
+        // enough; each output is the same row-by-row sum as without the split.
+        if outer_size >= 2
+            && out_size.saturating_mul(dim_size) >= crate::ops::helper_thread::SPLIT_MIN_ELEMENTS
+        {
+            let (first, second) = result.split_at_mut(outer_size / 2 * inner_size);
+            let sum_batches = &sum_batches;
+            crate::ops::helper_thread::join(
+                move || sum_batches(first, 0),
+                move || sum_batches(second, outer_size / 2),
+            );
+        } else {
+            sum_batches(&mut result, 0);
         }
         result
     }
@@ -1138,12 +1153,17 @@ fn reduce_first_dim_f32(
     {
         let mut result = vec![0.0f32; inner_size];
         let start = start_offset as isize;
-        for row in 0..dim_size {
-            let row_start = (start + row as isize * dim_stride) as usize;
-            for c in 0..inner_size {
-                result[c] += data[row_start + c];
+        // Seesaw patch (`helper_thread`): two ranges of columns side by side when the sum reads
+        // enough; each output is the same row-by-row sum as without the split.
+        crate::ops::helper_thread::for_column_halves(&mut result, dim_size, |part, first| {
+            let len = part.len();
+            for row in 0..dim_size {
+                let row_start = (start + row as isize * dim_stride) as usize + first;
+                for (r, &v) in part.iter_mut().zip(&data[row_start..row_start + len]) {
+                    *r += v;
+                }
             }
-        }
+        });
         result
     }
 }
