@@ -236,7 +236,6 @@ where
 
 /// Seesaw patch (`helper_thread`): [`zip_map`] that writes a large output in two parts, the
 /// first on the helper thread; each element is computed as without the split.
-#[cfg(feature = "std")]
 pub(crate) fn zip_map_split<L, R, Out, F>(
     lhs: &[L],
     lhs_layout: &Layout,
@@ -347,7 +346,6 @@ where
 {
     // Seesaw patch (`helper_thread`): a large destination is written in two parts, the first on
     // the helper thread. It is dense, so the parts are two ranges of `dst`.
-    #[cfg(feature = "std")]
     if nest.ndim > 0
         && nest.shape[..nest.ndim].iter().product::<usize>()
             >= crate::ops::helper_thread::SPLIT_MIN_ELEMENTS

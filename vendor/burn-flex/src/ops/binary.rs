@@ -217,13 +217,8 @@ where
         // loop. Only negative-stride (flipped) or over-rank layouts
         // fall through to the per-element StridedIter odometer.
         _ => {
-            #[cfg(feature = "std")]
-            let zipped =
-                crate::zip::zip_map_split(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op);
-            #[cfg(not(feature = "std"))]
-            let zipped =
-                crate::zip::zip_map(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op);
-            if let Some(result) = zipped
+            if let Some(result) =
+                crate::zip::zip_map_split(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op)
             {
                 result
             } else if lhs.layout().num_dims() == 2 {

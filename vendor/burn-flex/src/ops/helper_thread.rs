@@ -4,7 +4,7 @@
 //! pass over at least `SPLIT_MIN_ELEMENTS` elements half of them: in place or into a new
 //! buffer, plain or broadcast (`unary.rs`, `binary.rs`, `zip.rs`, through `for_halves`,
 //! `map_halves`, `zip_halves` and `ZipNest::split_outer`), and a sum over rows its columns or
-//! batches (`reduce.rs`, `for_column_halves`). Each output element is computed by
+//! batches (`reduce.rs`, `for_halves_in_units`). Each output element is computed by
 //! the same code over the same inputs as without the split, so results are bit for bit the
 //! same. `side_by_side` offers the helper to callers that split their own work (a batch scored
 //! in two halves).
@@ -171,14 +171,26 @@ pub(crate) const SPLIT_MIN_ELEMENTS: usize = 1 << 16;
 /// Applies `f` to `data`, in two halves (one on the helper thread) when it is long enough;
 /// `f` gets each half with the index of its first element.
 pub(crate) fn for_halves<E: Send>(data: &mut [E], f: impl Fn(&mut [E], usize) + Sync) {
-    if data.len() < SPLIT_MIN_ELEMENTS {
+    for_halves_in_units(data, 1, data.len(), f)
+}
+
+/// [`for_halves`] for a pass that reads `work` elements to write `data` (a sum over rows), cut
+/// on a multiple of `unit` elements (whole outputs of a batch); not split when `work` is below
+/// `SPLIT_MIN_ELEMENTS` or `data` holds fewer than two units.
+pub(crate) fn for_halves_in_units<E: Send>(
+    data: &mut [E],
+    unit: usize,
+    work: usize,
+    f: impl Fn(&mut [E], usize) + Sync,
+) {
+    let middle = data.len() / unit.max(1) / 2 * unit;
+    if middle == 0 || work < SPLIT_MIN_ELEMENTS {
         f(data, 0);
         return;
     }
-    let mid = data.len() / 2;
-    let (left, right) = data.split_at_mut(mid);
+    let (left, right) = data.split_at_mut(middle);
     let f = &f;
-    join(move || f(left, 0), move || f(right, mid));
+    join(move || f(left, 0), move || f(right, middle));
 }
 
 /// A raw pointer that may cross to the helper thread: the halves it points into are disjoint,
@@ -196,25 +208,6 @@ impl<P: Copy> Shared<P> {
     pub(crate) fn get(self) -> P {
         self.0
     }
-}
-
-/// Applies `f` to `out`, the per-column results of a sum over `rows` rows, in two ranges of
-/// columns (the first on the helper) when the sum reads at least `SPLIT_MIN_ELEMENTS` elements;
-/// `f` gets each range with the index of its first column. The cut falls on a multiple of 16
-/// columns, so that both ranges keep the buffer's SIMD alignment.
-pub(crate) fn for_column_halves<E: Send>(
-    out: &mut [E],
-    rows: usize,
-    f: impl Fn(&mut [E], usize) + Sync,
-) {
-    let middle = out.len() / 2 / 16 * 16;
-    if middle == 0 || out.len().saturating_mul(rows) < SPLIT_MIN_ELEMENTS {
-        f(out, 0);
-        return;
-    }
-    let (left, right) = out.split_at_mut(middle);
-    let f = &f;
-    join(move || f(left, 0), move || f(right, middle));
 }
 
 /// `f` of each element of `src`, collected in order; in two halves (one on the helper thread)

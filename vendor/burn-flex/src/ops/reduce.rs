@@ -1108,18 +1108,10 @@ fn reduce_middle_dim_f32(
         };
         // Seesaw patch (`helper_thread`): two ranges of batches side by side when the sum reads
         // enough; each output is the same row-by-row sum as without the split.
-        if outer_size >= 2
-            && out_size.saturating_mul(dim_size) >= crate::ops::helper_thread::SPLIT_MIN_ELEMENTS
-        {
-            let (first, second) = result.split_at_mut(outer_size / 2 * inner_size);
-            let sum_batches = &sum_batches;
-            crate::ops::helper_thread::join(
-                move || sum_batches(first, 0),
-                move || sum_batches(second, outer_size / 2),
-            );
-        } else {
-            sum_batches(&mut result, 0);
-        }
+        let work = out_size.saturating_mul(dim_size);
+        crate::ops::helper_thread::for_halves_in_units(&mut result, inner_size, work, |part, at| {
+            sum_batches(part, at / inner_size)
+        });
         result
     }
 }
@@ -1155,7 +1147,8 @@ fn reduce_first_dim_f32(
         let start = start_offset as isize;
         // Seesaw patch (`helper_thread`): two ranges of columns side by side when the sum reads
         // enough; each output is the same row-by-row sum as without the split.
-        crate::ops::helper_thread::for_column_halves(&mut result, dim_size, |part, first| {
+        let work = inner_size.saturating_mul(dim_size);
+        crate::ops::helper_thread::for_halves_in_units(&mut result, 1, work, |part, first| {
             let len = part.len();
             for row in 0..dim_size {
                 let row_start = (start + row as isize * dim_stride) as usize + first;
