@@ -29,6 +29,11 @@ pub struct ModelInput {
     pub want_shared: bool,
     /// Ask for diagnostics (gate weights) in `ModelOutputs::diagnostics`.
     pub want_diagnostics: bool,
+    /// The caller promises the parameters never change while this model lives (a served
+    /// model): blocks may then keep what they derive from them, such as the first layers'
+    /// weight rows for a split embedding (`crate::split_weights`). Never set it on a model that
+    /// is trained.
+    pub parameters_frozen: bool,
 }
 
 impl ModelInput {
@@ -70,6 +75,7 @@ impl ModelInput {
             row_groups: None,
             want_shared: false,
             want_diagnostics: false,
+            parameters_frozen: false,
         }
     }
 
@@ -91,5 +97,11 @@ impl ModelInput {
 
     pub fn with_shared(self) -> Self {
         Self { want_shared: true, ..self }
+    }
+
+    /// The same input for a model whose parameters never change again (see
+    /// `parameters_frozen`).
+    pub fn with_frozen_parameters(self) -> Self {
+        Self { parameters_frozen: true, ..self }
     }
 }

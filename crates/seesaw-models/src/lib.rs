@@ -17,6 +17,7 @@ pub mod error;
 pub mod fusion;
 pub mod heads;
 pub mod input;
+pub mod joined_tables;
 pub mod label_rules;
 pub mod loss;
 pub mod model;
@@ -26,6 +27,7 @@ pub mod outputs;
 pub mod registry;
 pub mod row_halves;
 pub mod rows;
+pub mod split_weights;
 pub mod targets;
 
 pub use burn::tensor::{Device, Int, Tensor};

@@ -11,6 +11,7 @@
 
 use std::ops::Range;
 
+use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::kind::Basic;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -18,6 +19,7 @@ use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{FeatureSchema, FeatureSource};
 
 use crate::error::{Result, invalid};
+use crate::split_weights::{SplitColumns, SplitWeightCache};
 
 /// The input slots that are the same on every row of a group (a request): indices into
 /// `FeatureSchema::categorical`, `::multi` and `::dense`, sorted and unique.
@@ -232,6 +234,9 @@ pub struct SplitRows {
     pub input_dim: usize,
     /// For each column of the plain embedding, its position in [shared | varying].
     pub inverse: Vec<i64>,
+    /// Where the first layers keep their split weight rows; `Some` only when the input's
+    /// parameters are frozen (`crate::split_weights`).
+    pub weights: Option<SplitWeightCache>,
 }
 
 impl SplitRows {
@@ -246,22 +251,29 @@ impl SplitRows {
         }
     }
 
+    /// The columns of each part, the input rows of a first-layer weight.
+    fn columns(&self) -> SplitColumns<'_> {
+        SplitColumns {
+            shared: self.shared.as_ref().map(|p| &p.columns),
+            varying: self.varying.as_ref().map(|p| &p.columns),
+        }
+    }
+
     /// `x·W + b` for the plain embedding x, with W [in, out]: what `Linear::forward` gives,
     /// computed as shared·W[shared rows] (per group) + varying·W[varying rows].
-    pub fn linear(&self, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
-        let out = weight.dims()[1];
-        let bias = bias.map(|b| b.reshape([1, out]));
-        let shared = self.shared.as_ref().map(|p| {
-            let y = p.values.clone().matmul(weight.clone().select(0, p.columns.clone()));
+    pub fn linear(&self, layer: &Linear) -> Tensor<2> {
+        let (shared_weight, varying_weight) =
+            self.columns().linear(&layer.weight, self.weights.as_ref());
+        let bias = layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>());
+        let shared = self.shared.as_ref().zip(shared_weight).map(|(p, w)| {
+            let y = p.values.clone().matmul(w);
             match &bias {
                 Some(b) => y + b.clone(),
                 None => y,
             }
         });
-        let varying = self
-            .varying
-            .as_ref()
-            .map(|p| p.values.clone().matmul(weight.select(0, p.columns.clone())));
+        let varying =
+            self.varying.as_ref().zip(varying_weight).map(|(p, w)| p.values.clone().matmul(w));
         match (shared, varying) {
             (Some(s), Some(v)) => match &self.row_group {
                 None => v + s,
@@ -278,18 +290,19 @@ impl SplitRows {
 
     /// `x·W[i] + b[i]` for every expert i, W [n, in, out], b [n, 1, out]: [n, B, out], what the
     /// first layer of an `ExpertBank` computes before its activation.
-    pub fn batched(&self, weight: Tensor<3>, bias: Tensor<3>) -> Tensor<3> {
+    pub fn batched(&self, weight: &Param<Tensor<3>>, bias: Tensor<3>) -> Tensor<3> {
         let [n, _, out] = weight.dims();
         let (b, g) = (self.batch_size, self.n_groups);
-        let shared = self.shared.as_ref().map(|p| {
+        let (shared_weight, varying_weight) = self.columns().batched(weight, self.weights.as_ref());
+        let shared = self.shared.as_ref().zip(shared_weight).map(|(p, w)| {
             let d = p.values.dims()[1];
             let x = p.values.clone().reshape([1, g, d]).expand([n, g, d]);
-            x.matmul(weight.clone().select(1, p.columns.clone())) + bias.clone() // [n, G, out]
+            x.matmul(w) + bias.clone() // [n, G, out]
         });
-        let varying = self.varying.as_ref().map(|p| {
+        let varying = self.varying.as_ref().zip(varying_weight).map(|(p, w)| {
             let d = p.values.dims()[1];
             let x = p.values.clone().reshape([1, b, d]).expand([n, b, d]);
-            x.matmul(weight.select(1, p.columns.clone())) // [n, B, out]
+            x.matmul(w) // [n, B, out]
         });
         let spread = |s: Tensor<3>| match &self.row_group {
             None => s.expand([n, b, out]),
@@ -344,7 +357,7 @@ impl Rows {
     pub fn linear(&self, layer: &Linear) -> Tensor<2> {
         match self {
             Rows::Plain(x) => layer.forward(x.clone()),
-            Rows::Split(x) => x.linear(layer.weight.val(), layer.bias.as_ref().map(|b| b.val())),
+            Rows::Split(x) => x.linear(layer),
         }
     }
 

@@ -5,7 +5,9 @@
 //! slot do not (only the first row of a group is read for those slots), nor does a schema that
 //! wrongly marks a varying slot as shared; `SharedSlots::row_groups` finds the requests of a
 //! concatenated batch; `SharedSlots::from_schema` picks the user, context and user-id slots of a
-//! feature map's schema. An ignored test times both paths on a KuaiRand-shaped schema.
+//! feature map's schema; an input that says its parameters are frozen (as a served model's does)
+//! gives the same outputs bit for bit. An ignored test times both paths on a KuaiRand-shaped
+//! schema.
 
 mod common;
 
@@ -289,6 +291,47 @@ fn grouped_forward_equals_forward_for_every_architecture() {
         let diff =
             largest_difference(&plain_wrong, &outputs(&model.forward(&grouped(&input, &groups))));
         assert!(diff < 1e-5, "{name}: data-driven groups differ by {diff}");
+    }
+}
+
+/// A served model's input says its parameters are frozen; the blocks then keep the first
+/// layers' split weight rows and the joined embedding tables, which must change nothing: the
+/// grouped outputs are bit for bit those without the flag, at the call that fills the caches and
+/// at the calls that read them, for every architecture and for schemas with nothing or
+/// everything shared. Each model keeps its own: a second model scored after the first gives its
+/// own outputs, not the first model's.
+#[test]
+fn frozen_parameters_change_no_output() {
+    let schema = mixed_schema();
+    let device = Device::flex();
+    let sizes = [5, 1, 7, 3];
+    let input = ModelInput::from_batch(&requests(&schema, &sizes, 31), &device);
+    let one_input = ModelInput::from_batch(&requests(&schema, &[9], 32), &device);
+    let schemas = [
+        ("mixed", schema.clone()),
+        ("nothing shared", with_sources(&schema, |_, _, _| Video)),
+        ("everything shared", with_sources(&schema, |_, _, _| User)),
+    ];
+    for arch in small_set() {
+        let cfg = config(arch.clone());
+        for (what, schema) in &schemas {
+            let name = format!("{arch:?}, {what}");
+            let model = build(&cfg, schema, &device);
+            let other = build(&cfg, schema, &device);
+            for (input, groups) in [(&input, &sizes[..]), (&one_input, &[9][..])] {
+                let grouped = grouped(input, groups);
+                let frozen = grouped.clone().with_frozen_parameters();
+                let expected = outputs(&model.forward(&grouped));
+                for call in ["first", "second"] {
+                    let got = outputs(&model.forward(&frozen));
+                    assert_eq!(got, expected, "{name}, groups {groups:?}: {call} frozen call");
+                }
+                let other_expected = outputs(&other.forward(&grouped));
+                assert_ne!(other_expected, expected, "{name}: the two models differ");
+                let other_got = outputs(&other.forward(&frozen));
+                assert_eq!(other_got, other_expected, "{name}: the second model's own outputs");
+            }
+        }
     }
 }
 

@@ -226,7 +226,9 @@ fn score(model: &LoadedModel, jobs: Vec<Job>, metrics: &Metrics, device: &Device
             &joined
         };
         let groups: Vec<usize> = jobs.iter().flat_map(|job| job.groups.iter().copied()).collect();
-        let input = ModelInput::from_batch(batch, device);
+        // A served model's weights never change, so its blocks may keep what they derive from
+        // them (the first layers' split weight rows, the joined embedding tables).
+        let input = ModelInput::from_batch(batch, device).with_frozen_parameters();
         // The plain forward when groups are too small for the split to pay.
         let input =
             if groups.len() * 4 > batch.size { input } else { input.with_row_groups(groups) };

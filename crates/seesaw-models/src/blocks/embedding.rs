@@ -11,7 +11,9 @@ use seesaw_data::feature_map::FeatureSchema;
 
 use crate::error::{Result, invalid};
 use crate::input::ModelInput;
+use crate::joined_tables::JoinedTables;
 use crate::rows::{RowGrouping, Rows, SharedSlots, SplitPart, SplitRows, index_tensor};
+use crate::split_weights::SplitWeightCache;
 
 #[derive(Module, Debug)]
 pub struct FeatureEmbedding {
@@ -27,6 +29,14 @@ pub struct FeatureEmbedding {
     /// The slots that are the same on every row of a group (user and context slots).
     #[module(skip)]
     pub shared: SharedSlots,
+    /// The split weight rows of the first layers that read this embedding, kept for inputs
+    /// with frozen parameters (`crate::split_weights`).
+    #[module(skip)]
+    pub split_weights: SplitWeightCache,
+    /// The categorical tables joined, for inputs with frozen parameters
+    /// (`crate::joined_tables`).
+    #[module(skip)]
+    pub joined: JoinedTables,
 }
 
 /// Small normal init: the embeddings of a dozen slots are concatenated, and N(0, 1) (burn's
@@ -59,6 +69,8 @@ impl FeatureEmbedding {
             n_dense: schema.dense.len(),
             dim,
             shared: SharedSlots::from_schema(schema),
+            split_weights: SplitWeightCache::default(),
+            joined: JoinedTables::default(),
         })
     }
 
@@ -131,12 +143,24 @@ impl FeatureEmbedding {
         let block = |start: usize, width: usize| start as i64..(start + width) as i64;
 
         let cat_rows = [grouping.group_rows(input.categorical.clone()), input.categorical.clone()];
-        for (j, table) in self.categorical.iter().enumerate() {
-            let side = usize::from(!shared_cat[j]);
-            let rows = [g, b][side];
-            let ids = cat_rows[side].clone().narrow(1, j, 1);
-            parts[side].0.push(table.forward(ids).reshape([rows, dim]));
-            parts[side].1.extend(block(j * dim, dim));
+        if input.parameters_frozen {
+            // One lookup per side in the joined tables: the same values as the loop below.
+            for (side, part) in parts.iter_mut().enumerate() {
+                let slots: Vec<usize> =
+                    (0..n_cat).filter(|&j| shared_cat[j] == (side == 0)).collect();
+                if !slots.is_empty() {
+                    part.0.push(self.joined.embed(&self.categorical, &cat_rows[side], &slots));
+                    part.1.extend(slots.iter().flat_map(|&j| block(j * dim, dim)));
+                }
+            }
+        } else {
+            for (j, table) in self.categorical.iter().enumerate() {
+                let side = usize::from(!shared_cat[j]);
+                let rows = [g, b][side];
+                let ids = cat_rows[side].clone().narrow(1, j, 1);
+                parts[side].0.push(table.forward(ids).reshape([rows, dim]));
+                parts[side].1.extend(block(j * dim, dim));
+            }
         }
         if !self.multi.is_empty() {
             let multi =
@@ -197,6 +221,7 @@ impl FeatureEmbedding {
             row_group: grouping.row_group.clone(),
             input_dim: self.input_dim(),
             inverse,
+            weights: input.parameters_frozen.then(|| self.split_weights.clone()),
         }
     }
 }

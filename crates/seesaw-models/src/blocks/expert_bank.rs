@@ -55,7 +55,7 @@ impl ExpertBank {
             Rows::Split(x) => {
                 let (first, rest) =
                     self.layers.split_first().expect("an expert has at least one layer");
-                let h = relu(x.batched(first.weight.val(), first.bias.val()));
+                let h = relu(x.batched(&first.weight, first.bias.val()));
                 rest.iter()
                     .fold(h, |x, layer| relu(x.matmul(layer.weight.val()) + layer.bias.val()))
             }
