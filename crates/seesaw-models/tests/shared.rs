@@ -7,7 +7,7 @@
 //! concatenated batch; `SharedSlots::from_schema` picks the user, context and user-id slots of a
 //! feature map's schema; an input that says its parameters are frozen (as a served model's does)
 //! gives the same outputs bit for bit. An ignored test times both paths on a KuaiRand-shaped
-//! schema.
+//! schema, with and without frozen parameters.
 
 mod common;
 
@@ -590,9 +590,12 @@ fn time_grouped_forward_on_kuairand_shape() {
                     t.tensor.to_data();
                 })
             };
+            let frozen_input = grouped_input.clone().with_frozen_parameters();
+            assert_eq!(outputs(&model.forward(&frozen_input)), fast, "frozen parameters");
             let reps = 31;
             let plain_ms = median_ms(|| sync(model.forward(&input)), reps);
             let fast_ms = median_ms(|| sync(model.forward(&grouped_input)), reps);
+            let frozen_ms = median_ms(|| sync(model.forward(&frozen_input)), reps);
             let grouping_ms = median_ms(
                 || {
                     std::hint::black_box(plan.row_groups(&batch));
@@ -601,10 +604,12 @@ fn time_grouped_forward_on_kuairand_shape() {
             );
             println!(
                 "{name:>12} rows {:>5} ({} requests): forward {plain_ms:7.2} ms, grouped forward \
-                 {fast_ms:7.2} ms ({:.1}x), row_groups {grouping_ms:.3} ms, max |diff| {diff:.2e}",
+                 {fast_ms:7.2} ms ({:.1}x), with frozen parameters {frozen_ms:7.2} ms ({:.1}x), \
+                 row_groups {grouping_ms:.3} ms, max |diff| {diff:.2e}",
                 batch.size,
                 sizes.len(),
-                plain_ms / fast_ms
+                plain_ms / fast_ms,
+                plain_ms / frozen_ms
             );
             assert!(diff < 1e-5);
         }
