@@ -1,5 +1,5 @@
 //! An embedding's categorical tables joined into one, for a model whose parameters are frozen:
-//! every categorical slot of one part of a split embedding (`crate::rows`) is then embedded by a
+//! the categorical slots of one part of a split embedding (`crate::rows`) are then embedded by a
 //! single lookup, instead of one lookup per slot and a concatenation.
 //!
 //! A serving request of the KuaiRand model embeds 28 user and context slots and 5 video slots in
@@ -7,6 +7,8 @@
 //! concatenation for each, and copies every row 16 floats at a time. The joined table holds the
 //! same rows (a copy of the tables, made at the first call with frozen parameters and kept for as
 //! long as the model lives), so the embedded values are bit for bit those of the per-slot path.
+//! A table of more than `MAX_JOINED_ROWS` rows (millions of ids) is not copied: its slot keeps
+//! its own lookup, which costs the same for a large table as for a small one.
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,15 +16,18 @@ use burn::nn::Embedding;
 use burn::tensor::module::embedding;
 use burn::tensor::{Int, Tensor, TensorData};
 
+/// Tables with more rows are looked up on their own rather than copied into the joined table.
+pub const MAX_JOINED_ROWS: usize = 1 << 20;
+
 /// The categorical tables of one embedding, one after another, once joined.
 #[derive(Clone, Default)]
 pub struct JoinedTables(Arc<OnceLock<Joined>>);
 
 struct Joined {
-    /// [Σ cardinality, dim]: every categorical slot's table, in slot order.
-    table: Tensor<2>,
-    /// The first row of each slot's table in `table`.
-    starts: Vec<i64>,
+    /// [Σ cardinality, dim]: the joined slots' tables, in slot order; `None` when none is.
+    table: Option<Tensor<2>>,
+    /// Per slot, the first row of its table in `table`; `None` for a slot not joined.
+    starts: Vec<Option<i64>>,
 }
 
 impl std::fmt::Debug for JoinedTables {
@@ -31,28 +36,76 @@ impl std::fmt::Debug for JoinedTables {
     }
 }
 
+/// Part of an embedding: [R, slots × dim] values, the listed slots side by side.
+pub type EmbeddedSlots = (Tensor<2>, Vec<usize>);
+
 impl JoinedTables {
-    /// The embeddings of `slots` (indices into `tables`) for ids [R, n_cat]: [R, slots × dim],
-    /// the slots side by side in the order given. Joins the tables at the first call.
-    pub fn embed(&self, tables: &[Embedding], ids: &Tensor<2, Int>, slots: &[usize]) -> Tensor<2> {
-        let joined = self.0.get_or_init(|| {
-            let mut starts = Vec::with_capacity(tables.len());
-            let mut start = 0;
-            for table in tables {
-                starts.push(start as i64);
-                start += table.weight.dims()[0];
-            }
-            let table = Tensor::cat(tables.iter().map(|t| t.weight.val()).collect(), 0);
-            Joined { table, starts }
-        });
+    /// The embeddings of `slots` (indices into `tables`) for ids [R, n_cat], in the order given:
+    /// one part for each run of joined slots, and one for each slot whose table is too large to
+    /// join. (Keeping the order keeps the first layer's sums in the per-slot path's order, so the
+    /// outputs stay bit for bit the same.) Joins the tables at the first call.
+    pub fn embed(
+        &self,
+        tables: &[Embedding],
+        ids: &Tensor<2, Int>,
+        slots: &[usize],
+    ) -> Vec<EmbeddedSlots> {
+        let joined = self.0.get_or_init(|| join(tables));
         let [rows, _] = ids.dims();
-        let n = slots.len();
         let device = ids.device();
-        let columns: Vec<i64> = slots.iter().map(|&s| s as i64).collect();
-        let starts: Vec<i64> = slots.iter().map(|&s| joined.starts[s]).collect();
-        let ids = ids.clone().select(1, Tensor::from_data(TensorData::new(columns, [n]), &device))
-            + Tensor::<2, Int>::from_data(TensorData::new(starts, [1, n]), &device);
-        let dim = joined.table.dims()[1];
-        embedding(joined.table.clone(), ids).reshape([rows, n * dim])
+        let index = |values: Vec<i64>, shape: [usize; 2]| {
+            Tensor::<2, Int>::from_data(TensorData::new(values, shape), &device)
+        };
+        let lookup = |run: Vec<usize>| -> EmbeddedSlots {
+            let table = match (&joined.table, joined.starts[run[0]]) {
+                (Some(table), Some(_)) => table,
+                _ => {
+                    let slot = &tables[run[0]];
+                    let dim = slot.weight.dims()[1];
+                    let values = slot.forward(ids.clone().narrow(1, run[0], 1));
+                    return (values.reshape([rows, dim]), run);
+                }
+            };
+            let n = run.len();
+            let columns = index(run.iter().map(|&s| s as i64).collect(), [1, n]).reshape([n]);
+            let starts = run.iter().map(|&s| joined.starts[s].expect("a joined slot")).collect();
+            let ids = ids.clone().select(1, columns) + index(starts, [1, n]);
+            let dim = table.dims()[1];
+            (embedding(table.clone(), ids).reshape([rows, n * dim]), run)
+        };
+        let mut parts = Vec::new();
+        let mut run: Vec<usize> = Vec::new();
+        for &slot in slots {
+            if joined.starts[slot].is_none() {
+                if !run.is_empty() {
+                    parts.push(lookup(std::mem::take(&mut run)));
+                }
+                parts.push(lookup(vec![slot]));
+            } else {
+                run.push(slot);
+            }
+        }
+        if !run.is_empty() {
+            parts.push(lookup(run));
+        }
+        parts
     }
+}
+
+fn join(tables: &[Embedding]) -> Joined {
+    let mut starts = Vec::with_capacity(tables.len());
+    let mut joined = Vec::new();
+    let mut next = 0;
+    for table in tables {
+        let rows = table.weight.dims()[0];
+        if rows <= MAX_JOINED_ROWS {
+            starts.push(Some(next as i64));
+            joined.push(table.weight.val());
+            next += rows;
+        } else {
+            starts.push(None);
+        }
+    }
+    let table = (!joined.is_empty()).then(|| Tensor::cat(joined, 0));
+    Joined { table, starts }
 }

@@ -22,6 +22,7 @@ use seesaw_data::feature_map::{
 use seesaw_data::numeric::FittedNumeric;
 use seesaw_data::spec::NumericTransform;
 use seesaw_data::vocabulary::Vocabulary;
+use seesaw_models::joined_tables::MAX_JOINED_ROWS;
 use seesaw_models::models::{
     CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
     SingleTaskConfig,
@@ -307,10 +308,14 @@ fn frozen_parameters_change_no_output() {
     let sizes = [5, 1, 7, 3];
     let input = ModelInput::from_batch(&requests(&schema, &sizes, 31), &device);
     let one_input = ModelInput::from_batch(&requests(&schema, &[9], 32), &device);
+    // user_id with a table too large to copy into the joined table: looked up on its own.
+    let mut large = schema.clone();
+    large.categorical[0].cardinality = MAX_JOINED_ROWS + 1;
     let schemas = [
         ("mixed", schema.clone()),
         ("nothing shared", with_sources(&schema, |_, _, _| Video)),
         ("everything shared", with_sources(&schema, |_, _, _| User)),
+        ("a table too large to join", large),
     ];
     for arch in small_set() {
         let cfg = config(arch.clone());

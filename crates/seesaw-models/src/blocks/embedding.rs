@@ -148,8 +148,9 @@ impl FeatureEmbedding {
             for (side, part) in parts.iter_mut().enumerate() {
                 let slots: Vec<usize> =
                     (0..n_cat).filter(|&j| shared_cat[j] == (side == 0)).collect();
-                if !slots.is_empty() {
-                    part.0.push(self.joined.embed(&self.categorical, &cat_rows[side], &slots));
+                for (values, slots) in self.joined.embed(&self.categorical, &cat_rows[side], &slots)
+                {
+                    part.0.push(values);
                     part.1.extend(slots.iter().flat_map(|&j| block(j * dim, dim)));
                 }
             }
