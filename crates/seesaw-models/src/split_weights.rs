@@ -47,14 +47,7 @@ impl SplitColumns<'_> {
         weight: &Param<Tensor<2>>,
         cache: Option<&SplitWeightCache>,
     ) -> SplitWeights<2> {
-        let select = || self.select(&weight.val(), 0);
-        match cache {
-            None => select(),
-            Some(cache) => {
-                let mut map = cache.linear.lock().unwrap_or_else(|e| e.into_inner());
-                map.entry(weight.id).or_insert_with(select).clone()
-            }
-        }
+        self.rows(weight, 0, cache.map(|c| &*c.linear))
     }
 
     /// The rows of an expert bank's first weight ([n, in, out]) for each part, from `cache`
@@ -64,18 +57,27 @@ impl SplitColumns<'_> {
         weight: &Param<Tensor<3>>,
         cache: Option<&SplitWeightCache>,
     ) -> SplitWeights<3> {
-        let select = || self.select(&weight.val(), 1);
+        self.rows(weight, 1, cache.map(|c| &*c.batched))
+    }
+
+    /// `weight`'s rows along `dim`, selected now, or once per weight when there is a cache.
+    fn rows<const D: usize>(
+        &self,
+        weight: &Param<Tensor<D>>,
+        dim: usize,
+        cache: Option<&Mutex<HashMap<ParamId, SplitWeights<D>>>>,
+    ) -> SplitWeights<D> {
+        let select = || {
+            let value = weight.val();
+            let rows = |c: Option<&Tensor<1, Int>>| c.map(|c| value.clone().select(dim, c.clone()));
+            (rows(self.shared), rows(self.varying))
+        };
         match cache {
             None => select(),
             Some(cache) => {
-                let mut map = cache.batched.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
                 map.entry(weight.id).or_insert_with(select).clone()
             }
         }
-    }
-
-    fn select<const D: usize>(&self, weight: &Tensor<D>, dim: usize) -> SplitWeights<D> {
-        let rows = |c: Option<&Tensor<1, Int>>| c.map(|c| weight.clone().select(dim, c.clone()));
-        (rows(self.shared), rows(self.varying))
     }
 }
