@@ -31,8 +31,8 @@ pub struct ModelInput {
     pub want_diagnostics: bool,
     /// The caller promises the parameters never change while this model lives (a served
     /// model): blocks may then keep what they derive from them, such as the first layers'
-    /// weight rows for a split embedding (`crate::split_weights`). Never set it on a model that
-    /// is trained.
+    /// weight rows for a split embedding (`crate::split_weights`) and the joined embedding
+    /// tables (`crate::joined_tables`). Never set it on a model that is trained.
     pub parameters_frozen: bool,
 }
 
