@@ -16,6 +16,8 @@ use burn::nn::Embedding;
 use burn::tensor::module::embedding;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::blocks::embedding::embed_slot;
+
 /// Tables with more rows are looked up on their own rather than copied into the joined table.
 pub const MAX_JOINED_ROWS: usize = 1 << 20;
 
@@ -51,44 +53,38 @@ impl JoinedTables {
         slots: &[usize],
     ) -> Vec<EmbeddedSlots> {
         let joined = self.0.get_or_init(|| join(tables));
-        let [rows, _] = ids.dims();
+        let mut parts = Vec::new();
+        let mut run: Vec<usize> = Vec::new();
+        for &slot in slots {
+            if joined.starts[slot].is_some() {
+                run.push(slot);
+                continue;
+            }
+            if !run.is_empty() {
+                parts.push(joined.embed_run(ids, std::mem::take(&mut run)));
+            }
+            parts.push((embed_slot(&tables[slot], ids, slot), vec![slot]));
+        }
+        if !run.is_empty() {
+            parts.push(joined.embed_run(ids, run));
+        }
+        parts
+    }
+}
+
+impl Joined {
+    /// One lookup in the joined table for a run of joined slots.
+    fn embed_run(&self, ids: &Tensor<2, Int>, run: Vec<usize>) -> EmbeddedSlots {
+        let table = self.table.as_ref().expect("a joined slot has a joined table");
+        let ([rows, _], n, dim) = (ids.dims(), run.len(), table.dims()[1]);
         let device = ids.device();
         let index = |values: Vec<i64>, shape: [usize; 2]| {
             Tensor::<2, Int>::from_data(TensorData::new(values, shape), &device)
         };
-        let lookup = |run: Vec<usize>| -> EmbeddedSlots {
-            let table = match (&joined.table, joined.starts[run[0]]) {
-                (Some(table), Some(_)) => table,
-                _ => {
-                    let slot = &tables[run[0]];
-                    let dim = slot.weight.dims()[1];
-                    let values = slot.forward(ids.clone().narrow(1, run[0], 1));
-                    return (values.reshape([rows, dim]), run);
-                }
-            };
-            let n = run.len();
-            let columns = index(run.iter().map(|&s| s as i64).collect(), [1, n]).reshape([n]);
-            let starts = run.iter().map(|&s| joined.starts[s].expect("a joined slot")).collect();
-            let ids = ids.clone().select(1, columns) + index(starts, [1, n]);
-            let dim = table.dims()[1];
-            (embedding(table.clone(), ids).reshape([rows, n * dim]), run)
-        };
-        let mut parts = Vec::new();
-        let mut run: Vec<usize> = Vec::new();
-        for &slot in slots {
-            if joined.starts[slot].is_none() {
-                if !run.is_empty() {
-                    parts.push(lookup(std::mem::take(&mut run)));
-                }
-                parts.push(lookup(vec![slot]));
-            } else {
-                run.push(slot);
-            }
-        }
-        if !run.is_empty() {
-            parts.push(lookup(run));
-        }
-        parts
+        let columns = index(run.iter().map(|&s| s as i64).collect(), [1, n]).reshape([n]);
+        let starts = run.iter().map(|&s| self.starts[s].expect("a joined slot")).collect();
+        let ids = ids.clone().select(1, columns) + index(starts, [1, n]);
+        (embedding(table.clone(), ids).reshape([rows, n * dim]), run)
     }
 }
 

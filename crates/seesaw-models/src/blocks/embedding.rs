@@ -94,12 +94,10 @@ impl FeatureEmbedding {
 
     /// The plain [B, input_dim] embedding.
     pub fn forward_plain(&self, input: &ModelInput) -> Tensor<2> {
-        let b = input.batch_size;
         let mut parts: Vec<Tensor<2>> =
             Vec::with_capacity(self.categorical.len() + self.multi.len() + 1);
         for (j, table) in self.categorical.iter().enumerate() {
-            let ids = input.categorical.clone().narrow(1, j, 1); // [B, 1]
-            parts.push(table.forward(ids).reshape([b, self.dim]));
+            parts.push(embed_slot(table, &input.categorical, j));
         }
         if !self.multi.is_empty() {
             let multi =
@@ -157,9 +155,7 @@ impl FeatureEmbedding {
         } else {
             for (j, table) in self.categorical.iter().enumerate() {
                 let side = usize::from(!shared_cat[j]);
-                let rows = [g, b][side];
-                let ids = cat_rows[side].clone().narrow(1, j, 1);
-                parts[side].0.push(table.forward(ids).reshape([rows, dim]));
+                parts[side].0.push(embed_slot(table, &cat_rows[side], j));
                 parts[side].1.extend(block(j * dim, dim));
             }
         }
@@ -225,6 +221,13 @@ impl FeatureEmbedding {
             weights: input.parameters_frozen.then(|| self.split_weights.clone()),
         }
     }
+}
+
+/// The embedding of categorical slot `slot` for ids [R, n_cat]: [R, dim].
+pub(crate) fn embed_slot(table: &Embedding, ids: &Tensor<2, Int>, slot: usize) -> Tensor<2> {
+    let [rows, _] = ids.dims();
+    let dim = table.weight.dims()[1];
+    table.forward(ids.clone().narrow(1, slot, 1)).reshape([rows, dim])
 }
 
 /// Mean of the embeddings of the non-zero indices of each row; a row with none gives zeros.
