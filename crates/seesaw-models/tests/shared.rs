@@ -24,51 +24,37 @@ use seesaw_data::spec::NumericTransform;
 use seesaw_data::vocabulary::Vocabulary;
 use seesaw_models::joined_tables::MAX_JOINED_ROWS;
 use seesaw_models::models::{
-    CgcConfig, CrossStitchConfig, LogisticConfig, MmoeConfig, PleConfig, SharedBottomConfig,
-    SingleTaskConfig,
+    CrossStitchConfig, MmoeConfig, PleConfig, SharedBottomConfig, SingleTaskConfig,
 };
 use seesaw_models::{
     Architecture, ModelConfig, ModelContext, ModelInput, ModelOutputs, MultiTaskModel, SharedSlots,
 };
 
-use common::{Rng, cat, dense, max_abs_diff, multi, tiny_tasks, to_vec};
+use common::{Rng, cat, dense, every_architecture, max_abs_diff, multi, tiny_tasks, to_vec};
 
 use FeatureSource::{Log, User, Video};
 
+/// Every architecture, plus the corners: no hidden layer (the tower reads the embedding itself),
+/// a two-expert MMoE with a sharper gate, and a PLE with a softer one.
 fn small_set() -> Vec<Architecture> {
-    let h = vec![16, 8];
-    vec![
-        Architecture::Logistic(LogisticConfig {}),
-        Architecture::SingleTask(SingleTaskConfig { hidden: h.clone() }),
-        // No hidden layer: the tower reads the embedding itself.
+    let mut set = every_architecture(vec![16, 8]);
+    set.extend([
         Architecture::SingleTask(SingleTaskConfig { hidden: vec![] }),
-        Architecture::SharedBottom(SharedBottomConfig { hidden: h.clone() }),
         Architecture::SharedBottom(SharedBottomConfig { hidden: vec![] }),
-        Architecture::CrossStitch(CrossStitchConfig { hidden: h.clone() }),
-        Architecture::Mmoe(MmoeConfig {
-            experts: 3,
-            expert_hidden: h.clone(),
-            gate_temperature: 1.0,
-        }),
         Architecture::Mmoe(MmoeConfig {
             experts: 2,
             expert_hidden: vec![8],
             gate_temperature: 0.5,
         }),
-        Architecture::Cgc(CgcConfig {
-            shared_experts: 2,
-            task_experts: 1,
-            expert_hidden: h.clone(),
-            gate_temperature: 1.0,
-        }),
         Architecture::Ple(PleConfig {
             levels: 2,
             shared_experts: 2,
             task_experts: 1,
-            expert_hidden: h,
+            expert_hidden: vec![16, 8],
             gate_temperature: 2.0,
         }),
-    ]
+    ]);
+    set
 }
 
 /// Categorical: user_id, video_id, a user feature, a context feature, a video feature; multi:
