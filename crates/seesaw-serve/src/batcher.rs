@@ -1,7 +1,7 @@
-//! Micro-batching over the cores: requests wait in a bounded queue, and one scoring thread per
-//! core (by default) takes them. A worker takes the first queued job and, while its call holds
-//! fewer than `max_batch_rows` rows, joins what else is queued, waiting at most `max_wait` for
-//! more; it scores the lot in one model call and answers each request with its own rows. So
+//! Micro-batching over the cores: requests wait in a bounded queue (`crate::job_queue`), and one
+//! scoring thread per core (by default) takes them, the most recently idle one first. A worker
+//! takes the first queued job and, while its call holds fewer than `max_batch_rows` rows, joins
+//! what else is queued, waiting at most `max_wait` for more; it scores the lot in one model call and answers each request with its own rows. So
 //! small requests share a call, while a larger one is scored at once and the jobs behind it are
 //! left to the other workers: requests that arrive together are scored side by side rather than
 //! one after another.
@@ -16,9 +16,7 @@
 //! on it.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,6 +26,7 @@ use seesaw_models::{ModelInput, to_vec};
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
+use crate::job_queue::{JobQueue, Refused};
 use crate::loaded_model::{EncodedRequest, LoadedModel};
 use crate::metrics::Metrics;
 
@@ -75,10 +74,18 @@ struct Job {
 /// The sending side, cheap to clone into request handlers.
 #[derive(Clone)]
 pub struct Batcher {
-    queue: SyncSender<Job>,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<JobQueue<Job>>,
+    /// Closes the queue when the last clone is dropped.
+    _closer: Arc<CloseOnDrop>,
     metrics: Arc<Metrics>,
-    capacity: usize,
+}
+
+struct CloseOnDrop(Arc<JobQueue<Job>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 pub struct BatcherWorkers {
@@ -101,20 +108,18 @@ impl Batcher {
         metrics: Arc<Metrics>,
         device: Device,
     ) -> (Self, BatcherWorkers) {
-        let (queue, jobs) = std::sync::mpsc::sync_channel(config.queue_capacity.max(1));
-        let jobs = Arc::new(Mutex::new(jobs));
-        let queued = Arc::new(AtomicUsize::new(0));
-        let threads = (0..config.workers.max(1))
+        let workers = config.workers.max(1);
+        let queue = Arc::new(JobQueue::new(config.queue_capacity, workers));
+        let threads = (0..workers)
             .map(|i| {
-                let (jobs, queued, metrics, device) =
-                    (jobs.clone(), queued.clone(), metrics.clone(), device.clone());
+                let (queue, metrics, device) = (queue.clone(), metrics.clone(), device.clone());
                 std::thread::Builder::new()
                     .name(format!("seesaw-score-{i}"))
-                    .spawn(move || work(&jobs, &queued, &metrics, &device, config))
+                    .spawn(move || work(i, &queue, &metrics, &device, config))
                     .expect("spawning a scoring thread")
             })
             .collect();
-        let batcher = Self { queue, queued, metrics, capacity: config.queue_capacity.max(1) };
+        let batcher = Self { _closer: Arc::new(CloseOnDrop(queue.clone())), queue, metrics };
         (batcher, BatcherWorkers { threads })
     }
 
@@ -126,43 +131,30 @@ impl Batcher {
     ) -> Result<oneshot::Receiver<Result<JobPredictions, ApiError>>, ApiError> {
         let (reply, answer) = oneshot::channel();
         let EncodedRequest { batch, groups } = request;
-        // Counted before sending so that the worker's decrement can never run first.
-        let depth = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
-        match self.queue.try_send(Job { model, batch, groups, reply }) {
-            Ok(()) => {
+        match self.queue.push(Job { model, batch, groups, reply }) {
+            Ok(depth) => {
                 self.metrics.queue_depth().set(depth as i64);
                 Ok(answer)
             }
-            Err(e) => {
-                self.queued.fetch_sub(1, Ordering::SeqCst);
-                Err(match e {
-                    TrySendError::Full(_) => ApiError::overloaded(format!(
-                        "the scoring queue is full ({} requests waiting); retry shortly",
-                        self.capacity
-                    )),
-                    TrySendError::Disconnected(_) => {
-                        ApiError::overloaded("the server is shutting down")
-                    }
-                })
-            }
+            Err(Refused::Full(_)) => Err(ApiError::overloaded(format!(
+                "the scoring queue is full ({} requests waiting); retry shortly",
+                self.queue.capacity()
+            ))),
+            Err(Refused::Closed(_)) => Err(ApiError::overloaded("the server is shutting down")),
         }
     }
 }
 
 fn work(
-    jobs: &Mutex<Receiver<Job>>,
-    queued: &AtomicUsize,
+    worker: usize,
+    queue: &JobQueue<Job>,
     metrics: &Metrics,
     device: &Device,
     config: BatcherConfig,
 ) {
-    loop {
-        let collected = {
-            let Ok(receiver) = jobs.lock() else { return };
-            collect(&receiver, config, |job| job.batch.size)
-        };
-        let Some(collected) = collected else { return };
-        let depth = queued.fetch_sub(collected.len(), Ordering::SeqCst) - collected.len();
+    while let Some((collected, depth)) =
+        queue.next_batch(worker, config.max_batch_rows, config.max_wait, |job| job.batch.size)
+    {
         metrics.queue_depth().set(depth as i64);
         let mut pending = collected;
         while let Some(first) = pending.first() {
@@ -173,39 +165,6 @@ fn work(
             pending = rest;
         }
     }
-}
-
-/// The next call's jobs: blocks for the first one (None once every sender is gone), then, while
-/// they hold fewer than `max_batch_rows` rows, takes what is queued and waits up to `max_wait`
-/// for more.
-fn collect<J>(
-    receiver: &Receiver<J>,
-    config: BatcherConfig,
-    rows_of: impl Fn(&J) -> usize,
-) -> Option<Vec<J>> {
-    let first = receiver.recv().ok()?;
-    let mut rows = rows_of(&first);
-    let mut jobs = vec![first];
-    let deadline = Instant::now() + config.max_wait;
-    while rows < config.max_batch_rows {
-        let next = match receiver.try_recv() {
-            Ok(job) => job,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                match receiver.recv_timeout(deadline - now) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                }
-            }
-        };
-        rows += rows_of(&next);
-        jobs.push(next);
-    }
-    Some(jobs)
 }
 
 /// Scores the jobs' rows in one model call and answers each job with its slice.
@@ -285,61 +244,4 @@ fn concat<'a>(batches: impl Iterator<Item = &'a Batch> + Clone) -> Batch {
         }
     }
     joined
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(max_batch_rows: usize, max_wait: Duration) -> BatcherConfig {
-        BatcherConfig { queue_capacity: 16, max_batch_rows, max_wait, workers: 2 }
-    }
-
-    /// Jobs stand for their row counts.
-    fn queue(jobs: &[usize]) -> Receiver<usize> {
-        let (send, receive) = std::sync::mpsc::sync_channel(16);
-        jobs.iter().for_each(|&rows| send.send(rows).unwrap());
-        receive
-    }
-
-    #[test]
-    fn small_requests_share_a_call_up_to_the_row_limit() {
-        let receiver = queue(&[10, 20, 30, 250, 5]);
-        let config = config(256, Duration::ZERO);
-        // 10 + 20 + 30 + 250 crosses 256: the call stops taking requests there.
-        assert_eq!(collect(&receiver, config, |&r| r), Some(vec![10, 20, 30, 250]));
-        assert_eq!(collect(&receiver, config, |&r| r), Some(vec![5]));
-    }
-
-    #[test]
-    fn a_full_call_leaves_the_requests_behind_it_to_other_workers() {
-        // Requests that arrive together: each worker takes one, instead of the first worker
-        // taking all of them and scoring them one after another while the others wait.
-        let receiver = queue(&[500, 500, 500]);
-        let config = config(256, Duration::from_secs(60));
-        let started = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(collect(&receiver, config, |&r| r), Some(vec![500]));
-        }
-        // A full call does not wait for company (the wait here is a minute).
-        assert!(started.elapsed() < Duration::from_secs(10));
-    }
-
-    #[test]
-    fn a_small_call_waits_for_company_at_most_max_wait() {
-        let (send, receiver) = std::sync::mpsc::sync_channel(4);
-        send.send(10).unwrap();
-        let late = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            send.send(20).unwrap();
-            send // kept alive: a closed queue would end the wait early
-        });
-        let started = Instant::now();
-        let joined = collect(&receiver, config(256, Duration::from_millis(300)), |&r| r);
-        assert_eq!(joined, Some(vec![10, 20]));
-        // Still short of the limit, it waited out the rest of max_wait, and no longer.
-        assert!(started.elapsed() >= Duration::from_millis(300));
-        assert!(started.elapsed() < Duration::from_secs(5));
-        let _send = late.join().unwrap();
-    }
 }
