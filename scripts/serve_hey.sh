@@ -3,9 +3,14 @@
 # usage: scripts/serve_hey.sh SEESAW MODEL_DIR LABEL [SERVE FLAGS...]
 #   SEESAW     the binary (target/release/seesaw)
 #   MODEL_DIR  a trained model (seesaw train --config configs/kuairand.toml --out MODEL_DIR)
-# Prints one line per load: LABEL CLIENTSxRATE: p50 / p99 in ms, requests/s answered, non-200s.
 # The request: user 712, context tab 1, 500 candidates (video ids drawn with seed 0 from
 # 0..7583, KuaiRand's video id range), 10 KB.
+# Prints one line per load: LABEL CLIENTSxRATE: p50 / p99 in ms over all requests, then over the
+# requests sent after the first 3 s; requests/s sent; non-200 answers; and how many answers took
+# more than 5 ms to read after their first byte. Every hey run opens new connections, and while a
+# connection is young the client's receive window is small: a 106 KB answer may then wait about
+# 25 ms in the middle for the window to open (hey -o csv, "Response-read"), a few times in a
+# run's first 2 s. Those stalls are the client's TCP start, not the server.
 set -euo pipefail
 BIN=$1; MODEL=$2; LABEL=$3; shift 3
 PORT=${PORT:-18700}
@@ -27,10 +32,20 @@ URL=http://127.0.0.1:$PORT/v1/score
 hey -z 2s -c 1 -q 100 -m POST -T application/json -D "$work/body.json" $URL > /dev/null  # warm-up
 for load in $LOADS; do
   clients=${load%%:*}; rate=${load##*:}
-  out=$(hey -z ${SECONDS_PER_LOAD}s -c $clients -q $rate -m POST -T application/json -D "$work/body.json" $URL)
-  p50=$(echo "$out" | awk '/50% in/ {print $3 * 1000}')
-  p99=$(echo "$out" | awk '/99% in/ {print $3 * 1000}')
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  other=$(echo "$out" | grep -A5 "Status code" | grep -v "\[200\]" | tail -n +2 | tr -s ' ' | tr '\n' ' ' || true)
-  echo "$LABEL ${clients}x${rate}: p50 ${p50} / p99 ${p99} ms, ${rps} req/s ${other}"
+  hey -z ${SECONDS_PER_LOAD}s -c $clients -q $rate -o csv -m POST -T application/json \
+    -D "$work/body.json" $URL > "$work/hey.csv"
+  python3 - "$work/hey.csv" "$LABEL ${clients}x${rate}" "$SECONDS_PER_LOAD" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+def pct(values, p):
+    values = sorted(values)
+    return values[max(0, min(len(values) - 1, -(-len(values) * p // 100) - 1))] * 1000
+ok = [r for r in rows if r["status-code"] == "200"]
+every = [float(r["response-time"]) for r in ok]
+later = [float(r["response-time"]) for r in ok if float(r["offset"]) >= 3]
+slow_reads = sum(float(r["Response-read"]) > 0.005 for r in ok)
+print(f"{sys.argv[2]}: p50 {pct(every, 50):.1f} / p99 {pct(every, 99):.1f} ms; after 3 s p50 "
+      f"{pct(later, 50):.1f} / p99 {pct(later, 99):.1f} ms; {len(rows) / float(sys.argv[3]):.1f} "
+      f"req/s, {len(rows) - len(ok)} non-200, {slow_reads} reads > 5 ms")
+PY
 done
