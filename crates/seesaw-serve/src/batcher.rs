@@ -1,10 +1,10 @@
 //! Micro-batching over the cores: requests wait in a bounded queue (`crate::job_queue`), and one
 //! scoring thread per core (by default) takes them, the most recently idle one first. A worker
 //! takes the first queued job and, while its call holds fewer than `max_batch_rows` rows, joins
-//! what else is queued, waiting at most `max_wait` for more; it scores the lot in one model call and answers each request with its own rows. So
-//! small requests share a call, while a larger one is scored at once and the jobs behind it are
-//! left to the other workers: requests that arrive together are scored side by side rather than
-//! one after another.
+//! what else is queued, waiting at most `max_wait` for more; it scores the lot in one model call
+//! and answers each request with its own rows. So small requests share a call, while a larger
+//! one is scored at once and the jobs behind it are left to the other workers: requests that
+//! arrive together are scored side by side rather than one after another.
 //!
 //! Each job hands the model its row groups (runs of candidates that share the user and the
 //! context), so the model computes the user and context part of its first layers once per group
