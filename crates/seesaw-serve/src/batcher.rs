@@ -74,15 +74,15 @@ struct Job {
 /// The sending side, cheap to clone into request handlers.
 #[derive(Clone)]
 pub struct Batcher {
-    queue: Arc<JobQueue<Job>>,
-    /// Closes the queue when the last clone is dropped.
-    _closer: Arc<CloseOnDrop>,
+    queue: Arc<QueueSender>,
     metrics: Arc<Metrics>,
 }
 
-struct CloseOnDrop(Arc<JobQueue<Job>>);
+/// The workers' queue as the request handlers hold it: closed when the last `Batcher` clone
+/// drops it, so that the workers finish what is queued and stop.
+struct QueueSender(Arc<JobQueue<Job>>);
 
-impl Drop for CloseOnDrop {
+impl Drop for QueueSender {
     fn drop(&mut self) {
         self.0.close();
     }
@@ -119,7 +119,7 @@ impl Batcher {
                     .expect("spawning a scoring thread")
             })
             .collect();
-        let batcher = Self { _closer: Arc::new(CloseOnDrop(queue.clone())), queue, metrics };
+        let batcher = Self { queue: Arc::new(QueueSender(queue)), metrics };
         (batcher, BatcherWorkers { threads })
     }
 
@@ -131,14 +131,14 @@ impl Batcher {
     ) -> Result<oneshot::Receiver<Result<JobPredictions, ApiError>>, ApiError> {
         let (reply, answer) = oneshot::channel();
         let EncodedRequest { batch, groups } = request;
-        match self.queue.push(Job { model, batch, groups, reply }) {
+        match self.queue.0.push(Job { model, batch, groups, reply }) {
             Ok(depth) => {
                 self.metrics.queue_depth().set(depth as i64);
                 Ok(answer)
             }
             Err(Refused::Full(_)) => Err(ApiError::overloaded(format!(
                 "the scoring queue is full ({} requests waiting); retry shortly",
-                self.queue.capacity()
+                self.queue.0.capacity()
             ))),
             Err(Refused::Closed(_)) => Err(ApiError::overloaded("the server is shutting down")),
         }
