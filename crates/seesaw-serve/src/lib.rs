@@ -6,7 +6,8 @@
 //! (`batcher`), and answered best first (`response`). `server` holds the routes, reload and
 //! shutdown; `connections` bounds how many clients may hold a connection and for how long idle;
 //! `http` runs the connections (a deadline for each request head, a bounded grace at shutdown);
-//! `metrics` is what Prometheus scrapes. `client` and `loadgen` drive a server from tests and `seesaw bench serve`.
+//! `metrics` is what Prometheus scrapes. `client` and `loadgen` drive a server from tests and
+//! `seesaw bench serve`.
 
 pub mod batcher;
 pub mod client;
