@@ -6,6 +6,8 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use seesaw_data::batch::Batch;
 
+use crate::varying_projections::VaryingKeys;
+
 #[derive(Debug, Clone)]
 pub struct ModelInput {
     /// [B, n_categorical] indices, in `FeatureSchema::categorical` order (0 = out-of-vocabulary).
@@ -34,6 +36,10 @@ pub struct ModelInput {
     /// weight rows for a split embedding (`crate::split_weights`) and the joined embedding
     /// tables (`crate::joined_tables`). Never set it on a model that is trained.
     pub parameters_frozen: bool,
+    /// Each row's varying inputs as a key, computed at the first use by a served model's
+    /// embedding (`crate::varying_projections`). Derived from the tensors above: an input built
+    /// with other tensors needs `VaryingKeys::default()`.
+    pub varying_keys: VaryingKeys,
 }
 
 impl ModelInput {
@@ -76,6 +82,7 @@ impl ModelInput {
             want_shared: false,
             want_diagnostics: false,
             parameters_frozen: false,
+            varying_keys: VaryingKeys::default(),
         }
     }
 

@@ -29,6 +29,7 @@ pub mod row_halves;
 pub mod rows;
 pub mod split_weights;
 pub mod targets;
+pub mod varying_projections;
 
 pub use burn::tensor::{Device, Int, Tensor};
 /// Whether a large matrix product or element-wise pass does half of its work on a helper thread

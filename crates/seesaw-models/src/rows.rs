@@ -10,6 +10,7 @@
 //! one forward path per block and model; the split is a property of the input.
 
 use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -20,6 +21,8 @@ use seesaw_data::feature_map::{FeatureSchema, FeatureSource};
 
 use crate::error::{Result, invalid};
 use crate::split_weights::{SplitColumns, SplitWeightCache};
+use crate::to_vec;
+use crate::varying_projections::{CachedRows, select_rows};
 
 /// The input slots that are the same on every row of a group (a request): indices into
 /// `FeatureSchema::categorical`, `::multi` and `::dense`, sorted and unique.
@@ -30,6 +33,12 @@ pub struct SharedSlots {
     dense: Vec<usize>,
     /// The columns of each shared multi-valued slot in a `Batch::multi` row.
     multi_columns: Vec<Range<usize>>,
+    /// The other slots (the varying ones), in the same three kinds, sorted.
+    varying_categorical: Vec<usize>,
+    varying_multi: Vec<usize>,
+    varying_dense: Vec<usize>,
+    /// The columns of the varying multi-valued slots in a `Batch::multi` row, in slot order.
+    varying_multi_columns: Vec<usize>,
     n_categorical: usize,
     n_multi: usize,
     n_dense: usize,
@@ -65,7 +74,15 @@ impl SharedSlots {
             offset += slot.max_len;
         }
         let multi_columns = multi.iter().map(|&m| starts[m].clone()).collect();
+        let others = |shared: &[usize], n: usize| -> Vec<usize> {
+            (0..n).filter(|j| shared.binary_search(j).is_err()).collect()
+        };
+        let varying_multi = others(&multi, schema.multi.len());
         Ok(Self {
+            varying_categorical: others(&categorical, schema.categorical.len()),
+            varying_dense: others(&dense, schema.dense.len()),
+            varying_multi_columns: varying_multi.iter().flat_map(|&m| starts[m].clone()).collect(),
+            varying_multi,
             categorical,
             multi,
             dense,
@@ -109,6 +126,16 @@ impl SharedSlots {
 
     pub fn is_empty(&self) -> bool {
         self.categorical.is_empty() && self.multi.is_empty() && self.dense.is_empty()
+    }
+
+    /// The categorical, multi-valued and dense slots that are not shared (the video's).
+    pub fn varying(&self) -> (&[usize], &[usize], &[usize]) {
+        (&self.varying_categorical, &self.varying_multi, &self.varying_dense)
+    }
+
+    /// The columns of the varying multi-valued slots in a `Batch::multi` row, in slot order.
+    pub fn varying_multi_columns(&self) -> &[usize] {
+        &self.varying_multi_columns
     }
 
     /// Splits the rows of `batch` into runs of consecutive rows that agree on every shared slot
@@ -215,9 +242,43 @@ pub(crate) fn index_tensor(indices: Vec<i64>, device: &Device) -> Tensor<1, Int>
 #[derive(Debug, Clone)]
 pub struct SplitPart {
     /// [G, D_s] for the shared part (one row per group), [B, D_v] for the varying part.
-    pub values: Tensor<2>,
+    pub values: PartValues,
     /// [D_s] or [D_v]: column indices into the plain embedding.
     pub columns: Tensor<1, Int>,
+}
+
+/// A part's values: computed, or computed when first read. A served model's varying part is
+/// read only for the rows whose first-layer products are not kept yet
+/// (`crate::varying_projections`), so it is not embedded when every row's are.
+#[derive(Clone)]
+pub struct PartValues {
+    values: Arc<OnceLock<Tensor<2>>>,
+    compute: Option<Arc<dyn Fn() -> Tensor<2> + Send + Sync>>,
+}
+
+impl PartValues {
+    pub fn now(values: Tensor<2>) -> Self {
+        Self { values: Arc::new(OnceLock::from(values)), compute: None }
+    }
+
+    pub fn later(compute: impl Fn() -> Tensor<2> + Send + Sync + 'static) -> Self {
+        Self { values: Arc::new(OnceLock::new()), compute: Some(Arc::new(compute)) }
+    }
+
+    /// The values, computed at the first read.
+    pub fn get(&self) -> Tensor<2> {
+        let compute = || (self.compute.as_ref().expect("values computed later have a way to"))();
+        self.values.get_or_init(compute).clone()
+    }
+}
+
+impl std::fmt::Debug for PartValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.values.get() {
+            Some(values) => write!(f, "PartValues({:?})", values.dims()),
+            None => write!(f, "PartValues(not computed)"),
+        }
+    }
 }
 
 /// The embedding of a `FeatureEmbedding::forward_split`: the shared slots once per group, the
@@ -237,6 +298,10 @@ pub struct SplitRows {
     /// Where the first layers keep their split weight rows; `Some` only when the input's
     /// parameters are frozen (`crate::split_weights`).
     pub weights: Option<SplitWeightCache>,
+    /// The rows as numbered varying inputs, through which the first layers read their kept
+    /// varying products; `Some` only when the input's parameters are frozen and a slot varies
+    /// (`crate::varying_projections`).
+    pub cached: Option<CachedRows>,
 }
 
 impl SplitRows {
@@ -266,14 +331,23 @@ impl SplitRows {
             self.columns().linear(&layer.weight, self.weights.as_ref());
         let bias = layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>());
         let shared = self.shared.as_ref().zip(shared_weight).map(|(p, w)| {
-            let y = p.values.clone().matmul(w);
+            let y = p.values.get().matmul(w);
             match &bias {
                 Some(b) => y + b.clone(),
                 None => y,
             }
         });
-        let varying =
-            self.varying.as_ref().zip(varying_weight).map(|(p, w)| p.values.clone().matmul(w));
+        let varying = self.varying.as_ref().zip(varying_weight).map(|(p, w)| match &self.cached {
+            None => p.values.get().matmul(w),
+            Some(cached) => {
+                let [_, width] = w.dims();
+                let device = w.device();
+                let products = cached.products(layer.weight.id, width, |rows| {
+                    to_vec(select_rows(p.values.get(), rows).matmul(w))
+                });
+                Tensor::from_data(TensorData::new(products, [self.batch_size, width]), &device)
+            }
+        });
         match (shared, varying) {
             (Some(s), Some(v)) => match &self.row_group {
                 None => v + s,
@@ -295,14 +369,28 @@ impl SplitRows {
         let (b, g) = (self.batch_size, self.n_groups);
         let (shared_weight, varying_weight) = self.columns().batched(weight, self.weights.as_ref());
         let shared = self.shared.as_ref().zip(shared_weight).map(|(p, w)| {
-            let d = p.values.dims()[1];
-            let x = p.values.clone().reshape([1, g, d]).expand([n, g, d]);
+            let x = p.values.get();
+            let d = x.dims()[1];
+            let x = x.reshape([1, g, d]).expand([n, g, d]);
             x.matmul(w) + bias.clone() // [n, G, out]
         });
         let varying = self.varying.as_ref().zip(varying_weight).map(|(p, w)| {
-            let d = p.values.dims()[1];
-            let x = p.values.clone().reshape([1, b, d]).expand([n, b, d]);
-            x.matmul(w) // [n, B, out]
+            let each_expert = |x: Tensor<2>| {
+                let [rows, d] = x.dims();
+                x.reshape([1, rows, d]).expand([n, rows, d]).matmul(w.clone()) // [n, rows, out]
+            };
+            match &self.cached {
+                None => each_expert(p.values.get()),
+                Some(cached) => {
+                    // Kept row after row, each row's n experts side by side.
+                    let products = cached.products(weight.id, n * out, |rows| {
+                        to_vec(each_expert(select_rows(p.values.get(), rows)).swap_dims(0, 1))
+                    });
+                    let device = w.device();
+                    Tensor::<3>::from_data(TensorData::new(products, [b, n, out]), &device)
+                        .swap_dims(0, 1)
+                }
+            }
         });
         let spread = |s: Tensor<3>| match &self.row_group {
             None => s.expand([n, b, out]),
@@ -324,12 +412,12 @@ impl SplitRows {
         let mut parts = Vec::with_capacity(2);
         let mut device = None;
         if let Some(p) = &self.shared {
-            device = Some(p.values.device());
-            parts.push(self.spread(p.values.clone()));
+            device = Some(p.values.get().device());
+            parts.push(self.spread(p.values.get()));
         }
         if let Some(p) = &self.varying {
-            device = Some(p.values.device());
-            parts.push(p.values.clone());
+            device = Some(p.values.get().device());
+            parts.push(p.values.get());
         }
         let device = device.expect("an embedding has at least one column");
         Tensor::cat(parts, 1).select(1, index_tensor(self.inverse.clone(), &device))

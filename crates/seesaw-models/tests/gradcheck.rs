@@ -214,6 +214,7 @@ fn padding_row_gets_no_gradient_and_pooling_is_a_masked_mean() {
         want_shared: false,
         want_diagnostics: false,
         parameters_frozen: false,
+        varying_keys: Default::default(),
     };
     let out: Vec<f64> = emb.forward_plain(&input).to_data().iter::<f64>().collect();
     let w: Vec<f64> = emb.multi[0].weight.val().to_data().iter::<f64>().collect();

@@ -606,3 +606,101 @@ fn time_grouped_forward_on_kuairand_shape() {
         }
     }
 }
+
+/// `batch` with row `to`'s varying slots (those `plan` does not share) set to row `from`'s: the
+/// same video, as it would come back in another request.
+fn same_video(batch: &mut Batch, plan: &SharedSlots, from: usize, to: usize) {
+    let (categorical, _, dense) = plan.varying();
+    let (nc, nd, nm) = (batch.n_categorical, batch.n_dense, batch.multi_width);
+    for &j in categorical {
+        batch.categorical[to * nc + j] = batch.categorical[from * nc + j];
+    }
+    for &d in dense {
+        batch.dense[to * nd + d] = batch.dense[from * nd + d];
+    }
+    for &c in plan.varying_multi_columns() {
+        batch.multi[to * nm + c] = batch.multi[from * nm + c];
+    }
+}
+
+/// A served embedding (frozen parameters) embeds and multiplies each distinct varying input once
+/// per first layer and copies its kept products afterwards (`varying_projections.rs`), with the
+/// outputs of the embedding without the promise; inputs beyond its bound are computed at every
+/// call.
+#[test]
+fn a_served_embedding_computes_each_varying_input_once_per_layer() {
+    use burn::module::Param;
+    use burn::nn::LinearConfig;
+    use burn::tensor::{Distribution, Tensor};
+    use seesaw_models::blocks::FeatureEmbedding;
+    use seesaw_models::rows::Rows;
+    use seesaw_models::varying_projections::VaryingProjections;
+
+    let schema = mixed_schema();
+    let plan = mixed_plan(&schema);
+    let device = Device::flex();
+    let sizes = [4, 3];
+    let mut batch = requests(&schema, &sizes, 41);
+    // Row 2 shows row 0's video again, row 5 (another user) row 1's: five distinct videos.
+    same_video(&mut batch, &plan, 0, 2);
+    same_video(&mut batch, &plan, 1, 5);
+    let input = ModelInput::from_batch(&batch, &device).with_row_groups(sizes.to_vec());
+    let frozen = input.clone().with_frozen_parameters();
+    // The same rows (the same seed) and two more: one new video, one seen (row 3's).
+    let mut longer = requests(&schema, &[4, 5], 41);
+    same_video(&mut longer, &plan, 0, 2);
+    same_video(&mut longer, &plan, 1, 5);
+    same_video(&mut longer, &plan, 3, 8);
+    let longer_input = ModelInput::from_batch(&longer, &device).with_row_groups(vec![4, 5]);
+
+    let embedding = FeatureEmbedding::new(&schema, 4, &device).unwrap();
+    let layer = LinearConfig::new(embedding.input_dim(), 5).init(&device);
+    let bank_weight = Param::from_tensor(Tensor::<3>::random(
+        [3, embedding.input_dim(), 2],
+        Distribution::Normal(0.0, 0.5),
+        &device,
+    ));
+    let bank_bias = Tensor::<3>::random([3, 1, 2], Distribution::Normal(0.0, 0.5), &device);
+    let split = |input: &ModelInput| match embedding.forward(input) {
+        Rows::Split(rows) => rows,
+        Rows::Plain(_) => panic!("a grouped input with shared slots is split"),
+    };
+    let linear = |input: &ModelInput| to_vec(&split(input).linear(&layer));
+    let batched = |input: &ModelInput| {
+        let y = split(input).batched(&bank_weight, bank_bias.clone());
+        let [n, b, out] = y.dims();
+        to_vec(&y.reshape([n * b, out]))
+    };
+    let expected = (linear(&input), batched(&input));
+    let expected_longer = (linear(&longer_input), batched(&longer_input));
+    let kept = &embedding.varying_projections;
+    assert_eq!((kept.kept_inputs(), kept.computed_rows()), (0, 0), "nothing kept unfrozen");
+
+    assert_eq!(linear(&frozen), expected.0, "first call");
+    assert_eq!((kept.kept_inputs(), kept.computed_rows()), (5, 5), "each distinct video once");
+    assert_eq!(batched(&frozen), expected.1, "first call of the expert bank");
+    assert_eq!(kept.computed_rows(), 10, "once more for the second layer");
+    assert_eq!(linear(&frozen), expected.0, "second call");
+    assert_eq!(batched(&frozen), expected.1, "second call of the expert bank");
+    assert_eq!(kept.computed_rows(), 10, "a second call copies every product");
+
+    let longer_frozen = longer_input.clone().with_frozen_parameters();
+    assert_eq!(linear(&longer_frozen), expected_longer.0, "two more rows");
+    assert_eq!(batched(&longer_frozen), expected_longer.1, "two more rows, expert bank");
+    assert_eq!((kept.kept_inputs(), kept.computed_rows()), (6, 12), "only the new video");
+
+    // Bounded: the first two videos are kept, the others computed at every call.
+    let mut bounded = embedding.clone();
+    bounded.varying_projections = VaryingProjections::with_limit(2);
+    let bounded_linear = || match bounded.forward(&frozen) {
+        Rows::Split(rows) => to_vec(&rows.linear(&layer)),
+        Rows::Plain(_) => unreachable!(),
+    };
+    assert_eq!(bounded_linear(), expected.0, "bounded, first call");
+    let counts =
+        || (bounded.varying_projections.kept_inputs(), bounded.varying_projections.computed_rows());
+    // Rows 0 and 1 kept (row 2 and 5 repeat them); rows 3, 4 and 6 beyond the bound.
+    assert_eq!(counts(), (2, 5));
+    assert_eq!(bounded_linear(), expected.0, "bounded, second call");
+    assert_eq!(counts(), (2, 8), "the rows beyond the bound again, the kept ones copied");
+}

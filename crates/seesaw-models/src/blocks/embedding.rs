@@ -12,8 +12,9 @@ use seesaw_data::feature_map::FeatureSchema;
 use crate::error::{Result, invalid};
 use crate::input::ModelInput;
 use crate::joined_tables::JoinedTables;
-use crate::rows::{RowGrouping, Rows, SharedSlots, SplitPart, SplitRows, index_tensor};
+use crate::rows::{PartValues, RowGrouping, Rows, SharedSlots, SplitPart, SplitRows, index_tensor};
 use crate::split_weights::SplitWeightCache;
+use crate::varying_projections::VaryingProjections;
 
 #[derive(Module, Debug)]
 pub struct FeatureEmbedding {
@@ -37,6 +38,10 @@ pub struct FeatureEmbedding {
     /// (`crate::joined_tables`).
     #[module(skip)]
     pub joined: JoinedTables,
+    /// The first layers' products of the varying slots, kept per distinct varying input for
+    /// inputs with frozen parameters (`crate::varying_projections`).
+    #[module(skip)]
+    pub varying_projections: VaryingProjections,
 }
 
 /// Small normal init: the embeddings of a dozen slots are concatenated, and N(0, 1) (burn's
@@ -71,6 +76,7 @@ impl FeatureEmbedding {
             shared: SharedSlots::from_schema(schema),
             split_weights: SplitWeightCache::default(),
             joined: JoinedTables::default(),
+            varying_projections: VaryingProjections::default(),
         })
     }
 
@@ -122,104 +128,132 @@ impl FeatureEmbedding {
     /// The embedding split by row groups: the shared slots of `grouping` from the first row
     /// of each group ([G, D_s]), the others for every row ([B, D_v]), each with the columns of
     /// `forward`'s output it holds. Within a group, rows other than the first are not read for
-    /// the shared slots.
+    /// the shared slots. With frozen parameters the varying part is embedded only when a first
+    /// layer reads it for rows whose products it has not kept (`crate::varying_projections`).
     fn forward_split(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> SplitRows {
         let slots = grouping.slots;
         slots.assert_fits(self.categorical.len(), self.multi.len(), self.n_dense);
-        let (b, g, dim) = (input.batch_size, grouping.n_groups, self.dim);
         let device = input.categorical.device();
-        let n_cat = self.categorical.len();
-        let mut shared_cat = vec![false; n_cat];
-        slots.categorical().iter().for_each(|&j| shared_cat[j] = true);
-        let mut shared_multi = vec![false; self.multi.len()];
-        slots.multi().iter().for_each(|&m| shared_multi[m] = true);
-        let mut shared_dense = vec![false; self.n_dense];
-        slots.dense().iter().for_each(|&d| shared_dense[d] = true);
-
-        // (values, columns) of each side, in slot order.
-        let mut parts: [(Vec<Tensor<2>>, Vec<i64>); 2] = Default::default();
-        let block = |start: usize, width: usize| start as i64..(start + width) as i64;
-
-        let cat_rows = [grouping.group_rows(input.categorical.clone()), input.categorical.clone()];
-        if input.parameters_frozen {
-            // One lookup per side in the joined tables: the same values as the loop below.
-            for (side, part) in parts.iter_mut().enumerate() {
-                let slots: Vec<usize> =
-                    (0..n_cat).filter(|&j| shared_cat[j] == (side == 0)).collect();
-                for (values, slots) in self.joined.embed(&self.categorical, &cat_rows[side], &slots)
-                {
-                    part.0.push(values);
-                    part.1.extend(slots.iter().flat_map(|&j| block(j * dim, dim)));
-                }
-            }
-        } else {
-            for (j, table) in self.categorical.iter().enumerate() {
-                let side = usize::from(!shared_cat[j]);
-                parts[side].0.push(embed_slot(table, &cat_rows[side], j));
-                parts[side].1.extend(block(j * dim, dim));
-            }
-        }
-        if !self.multi.is_empty() {
-            let multi =
-                input.multi.as_ref().expect("schema has multi-valued slots but the input has none");
-            let multi_rows = [grouping.group_rows(multi.clone()), multi.clone()];
-            let mut offset = 0;
-            for (m, (table, &len)) in self.multi.iter().zip(&self.multi_lens).enumerate() {
-                let side = usize::from(!shared_multi[m]);
-                let ids = multi_rows[side].clone().narrow(1, offset, len);
-                parts[side].0.push(mean_pool(table.weight.val(), ids));
-                parts[side].1.extend(block((n_cat + m) * dim, dim));
-                offset += len;
-            }
-        }
-        if self.n_dense > 0 {
-            let dense =
-                input.dense.clone().expect("schema has dense features but the input has none");
-            let base = (n_cat + self.multi.len()) * dim;
-            for (side, part) in parts.iter_mut().enumerate() {
-                let picked: Vec<i64> = (0..self.n_dense)
-                    .filter(|&d| shared_dense[d] == (side == 0))
-                    .map(|d| d as i64)
-                    .collect();
-                if picked.is_empty() {
-                    continue;
-                }
-                let values =
-                    if side == 0 { grouping.group_rows(dense.clone()) } else { dense.clone() };
-                let values = if picked.len() == self.n_dense {
-                    values
-                } else {
-                    values.select(1, index_tensor(picked.clone(), &device))
-                };
-                part.0.push(values);
-                part.1.extend(picked.iter().map(|&d| base as i64 + d));
-            }
-        }
+        let (shared, varying) = (SideSlots::shared(slots), SideSlots::varying(slots));
+        let columns = [self.columns(&shared), self.columns(&varying)];
 
         let mut inverse = vec![0i64; self.input_dim()];
-        let mut position = 0;
-        for (_, columns) in &parts {
-            for &c in columns {
-                inverse[c as usize] = position;
-                position += 1;
-            }
+        for (position, &c) in columns.iter().flatten().enumerate() {
+            inverse[c as usize] = position as i64;
         }
-        let [shared, varying] = parts.map(|(values, columns)| {
-            (!values.is_empty()).then(|| SplitPart {
-                values: Tensor::cat(values, 1),
-                columns: index_tensor(columns, &device),
-            })
+        let [shared_columns, varying_columns] = columns;
+        let shared = (!shared_columns.is_empty()).then(|| SplitPart {
+            values: PartValues::now(self.embed_side(input, &shared, Some(grouping))),
+            columns: index_tensor(shared_columns, &device),
+        });
+        let frozen = input.parameters_frozen;
+        let cached = (frozen && !varying_columns.is_empty())
+            .then(|| self.varying_projections.rows_of(input, slots));
+        let varying = (!varying_columns.is_empty()).then(|| {
+            let values = if frozen {
+                let (embedding, input) = (self.clone(), input.clone());
+                PartValues::later(move || embedding.embed_side(&input, &varying, None))
+            } else {
+                PartValues::now(self.embed_side(input, &varying, None))
+            };
+            SplitPart { values, columns: index_tensor(varying_columns, &device) }
         });
         SplitRows {
             shared,
             varying,
-            batch_size: b,
-            n_groups: g,
+            batch_size: input.batch_size,
+            n_groups: grouping.n_groups,
             row_group: grouping.row_group.clone(),
             input_dim: self.input_dim(),
             inverse,
-            weights: input.parameters_frozen.then(|| self.split_weights.clone()),
+            weights: frozen.then(|| self.split_weights.clone()),
+            cached,
         }
+    }
+
+    /// The columns of `forward`'s output that `side`'s slots fill, in the order `embed_side`
+    /// gives their values: categorical, multi-valued, dense, each in slot order.
+    fn columns(&self, side: &SideSlots) -> Vec<i64> {
+        let (dim, n_cat, n_multi) = (self.dim, self.categorical.len(), self.multi.len());
+        let block = |slot: usize| (slot * dim) as i64..((slot + 1) * dim) as i64;
+        let dense_base = (n_cat + n_multi) * dim;
+        let categorical = side.categorical.iter().flat_map(|&j| block(j));
+        let multi = side.multi.iter().flat_map(|&m| block(n_cat + m));
+        let dense = side.dense.iter().map(|&d| (dense_base + d) as i64);
+        categorical.chain(multi).chain(dense).collect()
+    }
+
+    /// The values of `side`'s slots side by side, in the order of `columns`: from the first row
+    /// of each group of `grouping` ([G, D]), or from every row without one ([B, D]). With frozen
+    /// parameters the categorical slots are looked up in the joined tables, which gives the
+    /// same values as the per-slot lookups.
+    fn embed_side(
+        &self,
+        input: &ModelInput,
+        side: &SideSlots,
+        grouping: Option<&RowGrouping<'_>>,
+    ) -> Tensor<2> {
+        let mut values: Vec<Tensor<2>> = Vec::new();
+        let categorical = match grouping {
+            Some(g) => g.group_rows(input.categorical.clone()),
+            None => input.categorical.clone(),
+        };
+        if input.parameters_frozen {
+            let joined = self.joined.embed(&self.categorical, &categorical, &side.categorical);
+            values.extend(joined.into_iter().map(|(v, _)| v));
+        } else {
+            for &j in &side.categorical {
+                values.push(embed_slot(&self.categorical[j], &categorical, j));
+            }
+        }
+        if !side.multi.is_empty() {
+            let multi =
+                input.multi.clone().expect("schema has multi-valued slots but the input has none");
+            let multi = match grouping {
+                Some(g) => g.group_rows(multi),
+                None => multi,
+            };
+            for &m in &side.multi {
+                let offset: usize = self.multi_lens[..m].iter().sum();
+                let ids = multi.clone().narrow(1, offset, self.multi_lens[m]);
+                values.push(mean_pool(self.multi[m].weight.val(), ids));
+            }
+        }
+        if !side.dense.is_empty() {
+            let dense =
+                input.dense.clone().expect("schema has dense features but the input has none");
+            let dense = match grouping {
+                Some(g) => g.group_rows(dense),
+                None => dense,
+            };
+            values.push(if side.dense.len() == self.n_dense {
+                dense
+            } else {
+                let picked = side.dense.iter().map(|&d| d as i64).collect();
+                dense.select(1, index_tensor(picked, &input.categorical.device()))
+            });
+        }
+        Tensor::cat(values, 1)
+    }
+}
+
+/// The slots of one side of a split embedding (shared or varying), each kind sorted.
+#[derive(Clone)]
+struct SideSlots {
+    categorical: Vec<usize>,
+    multi: Vec<usize>,
+    dense: Vec<usize>,
+}
+
+impl SideSlots {
+    fn shared(slots: &SharedSlots) -> Self {
+        let (categorical, multi, dense) = (slots.categorical(), slots.multi(), slots.dense());
+        Self { categorical: categorical.to_vec(), multi: multi.to_vec(), dense: dense.to_vec() }
+    }
+
+    fn varying(slots: &SharedSlots) -> Self {
+        let (categorical, multi, dense) = slots.varying();
+        Self { categorical: categorical.to_vec(), multi: multi.to_vec(), dense: dense.to_vec() }
     }
 }
 
