@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod video_index;
 
 pub use error::{ApiError, ServeError};
 pub use loaded_model::{LoadedModel, ModelSource};

@@ -18,6 +18,7 @@ use seesaw_models::model_dir::{self, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
 
 use crate::error::{ApiError, ServeError};
 use crate::request::{Context, ScoreRequest};
+use crate::video_index::VideoIndex;
 
 /// Where a model comes from: its directory, and side tables that replace the ones recorded in
 /// its manifest (the same overrides apply to every reload).
@@ -40,6 +41,8 @@ pub struct LoadedModel {
     /// The model's extra scores (DLEN's emotion), in its order: every response names them.
     pub extra_names: Arc<[String]>,
     pub tables: EncodedSideTables,
+    /// Each known video's vocabulary index and table rows, for encoding candidates.
+    pub video_index: VideoIndex,
     pub model: MultiTaskModel,
     pub fusion_config: FusionConfig,
     pub fusion: Fusion,
@@ -67,7 +70,9 @@ impl LoadedModel {
         let fusion = fusion_config
             .resolve_with(&map.tasks, &model.extra_scores)
             .map_err(|message| ServeError::Config { dir: dir.clone(), message })?;
+        let video_index = VideoIndex::new(&map.video_id, &tables.videos, tables.clips.as_ref());
         Ok(Self {
+            video_index,
             version,
             architecture: manifest.architecture,
             schema: map.schema(),
@@ -136,13 +141,13 @@ impl LoadedModel {
                     });
                 }
             }
-            let video_key = candidate.video_id.0.as_str();
+            let video = self.video_index.rows_of(&candidate.video_id.0);
             builder.push(RowInputs {
                 user_id,
-                video_id: map.video_id.index(video_key),
+                video_id: video.id,
                 user_row,
-                video_row: self.tables.videos.row_of(video_key),
-                clip_row: self.tables.clips.as_ref().map_or(0, |c| c.row_of(video_key)),
+                video_row: video.row,
+                clip_row: video.clip_row,
                 context_categorical: &context.categorical,
                 context_dense: &context.dense,
                 context_multi: &context.multi,
