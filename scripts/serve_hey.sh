@@ -3,8 +3,7 @@
 # usage: scripts/serve_hey.sh SEESAW MODEL_DIR LABEL [SERVE FLAGS...]
 #   SEESAW     the binary (target/release/seesaw)
 #   MODEL_DIR  a trained model (seesaw train --config configs/kuairand.toml --out MODEL_DIR)
-# The request: user 712, context tab 1, 500 candidates (video ids drawn with seed 0 from
-# 0..7583, KuaiRand's video id range), 10 KB.
+# The request: `write_request_body` in serve_lib.sh (500 candidates, 10 KB).
 # Prints one line per load: LABEL CLIENTSxRATE: p50 / p99 in ms over all requests, then over the
 # requests sent after the first 3 s; requests/s sent; non-200 answers; and how many answers took
 # more than 5 ms to read after their first byte. Every hey run opens new connections, and while a
@@ -12,22 +11,15 @@
 # 25 ms in the middle for the window to open (hey -o csv, "Response-read"), a few times in a
 # run's first 2 s. Those stalls are the client's TCP start, not the server.
 set -euo pipefail
+source "$(dirname "$0")/serve_lib.sh"
 BIN=$1; MODEL=$2; LABEL=$3; shift 3
 PORT=${PORT:-18700}
 LOADS=${LOADS:-"1:100 4:25 4:75 4:100 4:125 4:150 4:250 8:100"}
 SECONDS_PER_LOAD=${SECONDS_PER_LOAD:-15}
 work=$(mktemp -d)
 trap 'kill -TERM $PID 2>/dev/null || true; rm -rf "$work"' EXIT
-python3 - "$work/body.json" <<'PY'
-import json, random, sys
-rng = random.Random(0)
-body = {"user_id": 712, "context": {"tab": 1},
-        "candidates": [{"video_id": rng.randrange(7583)} for _ in range(500)]}
-json.dump(body, open(sys.argv[1], "w"))
-PY
-"$BIN" serve --model "$MODEL" --addr 127.0.0.1:$PORT "$@" 2> "$work/serve.log" &
-PID=$!
-for _ in $(seq 100); do grep -q listening "$work/serve.log" && break; sleep 0.2; done
+write_request_body "$work/body.json"
+start_server "$BIN" "$MODEL" "$PORT" "$work/serve.log" "$@"
 URL=http://127.0.0.1:$PORT/v1/score
 hey -z 2s -c 1 -q 100 -m POST -T application/json -D "$work/body.json" $URL > /dev/null  # warm-up
 for load in $LOADS; do

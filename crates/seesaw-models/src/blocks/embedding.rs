@@ -5,6 +5,7 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer};
+use burn::tensor::kind::Basic;
 use burn::tensor::module::embedding;
 use burn::tensor::{Device, Int, Tensor};
 use seesaw_data::feature_map::FeatureSchema;
@@ -194,10 +195,7 @@ impl FeatureEmbedding {
         grouping: Option<&RowGrouping<'_>>,
     ) -> Tensor<2> {
         let mut values: Vec<Tensor<2>> = Vec::new();
-        let categorical = match grouping {
-            Some(g) => g.group_rows(input.categorical.clone()),
-            None => input.categorical.clone(),
-        };
+        let categorical = picked_rows(grouping, input.categorical.clone());
         if input.parameters_frozen {
             let joined = self.joined.embed(&self.categorical, &categorical, &side.categorical);
             values.extend(joined.into_iter().map(|(v, _)| v));
@@ -209,10 +207,7 @@ impl FeatureEmbedding {
         if !side.multi.is_empty() {
             let multi =
                 input.multi.clone().expect("schema has multi-valued slots but the input has none");
-            let multi = match grouping {
-                Some(g) => g.group_rows(multi),
-                None => multi,
-            };
+            let multi = picked_rows(grouping, multi);
             for &m in &side.multi {
                 let offset: usize = self.multi_lens[..m].iter().sum();
                 let ids = multi.clone().narrow(1, offset, self.multi_lens[m]);
@@ -222,10 +217,7 @@ impl FeatureEmbedding {
         if !side.dense.is_empty() {
             let dense =
                 input.dense.clone().expect("schema has dense features but the input has none");
-            let dense = match grouping {
-                Some(g) => g.group_rows(dense),
-                None => dense,
-            };
+            let dense = picked_rows(grouping, dense);
             values.push(if side.dense.len() == self.n_dense {
                 dense
             } else {
@@ -234,6 +226,14 @@ impl FeatureEmbedding {
             });
         }
         Tensor::cat(values, 1)
+    }
+}
+
+/// The first row of each group of `grouping` ([G, n]), or every row of `t` without one ([B, n]).
+fn picked_rows<K: Basic>(grouping: Option<&RowGrouping<'_>>, t: Tensor<2, K>) -> Tensor<2, K> {
+    match grouping {
+        Some(g) => g.group_rows(t),
+        None => t,
     }
 }
 
