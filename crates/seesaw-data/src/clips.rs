@@ -93,8 +93,14 @@ impl ClipTable {
         Ok(Self { keys, n_clips, dim, values, missing_clips })
     }
 
+    /// The row for a video; videos the table lacks get the zero row.
     pub fn row_of(&self, key: &str) -> u32 {
-        self.keys.get(key).unwrap_or(self.keys.len() as u32)
+        self.keys.get(key).unwrap_or(self.default_row())
+    }
+
+    /// The row of zeros after the last video's.
+    pub fn default_row(&self) -> u32 {
+        self.keys.len() as u32
     }
 
     /// n_clips × dim floats of one video row.

@@ -128,9 +128,18 @@ impl SharedSlots {
         self.categorical.is_empty() && self.multi.is_empty() && self.dense.is_empty()
     }
 
-    /// The categorical, multi-valued and dense slots that are not shared (the video's).
-    pub fn varying(&self) -> (&[usize], &[usize], &[usize]) {
-        (&self.varying_categorical, &self.varying_multi, &self.varying_dense)
+    /// The shared slots, by kind.
+    pub fn shared_side(&self) -> SideSlots<'_> {
+        SideSlots { categorical: &self.categorical, multi: &self.multi, dense: &self.dense }
+    }
+
+    /// The slots that are not shared (the video's), by kind.
+    pub fn varying_side(&self) -> SideSlots<'_> {
+        SideSlots {
+            categorical: &self.varying_categorical,
+            multi: &self.varying_multi,
+            dense: &self.varying_dense,
+        }
     }
 
     /// The columns of the varying multi-valued slots in a `Batch::multi` row, in slot order.
@@ -178,6 +187,15 @@ impl SharedSlots {
             "the shared slots were made for another schema (categorical, multi, dense counts)"
         );
     }
+}
+
+/// The slots of one side of a split embedding (shared or varying): indices into
+/// `FeatureSchema::categorical`, `::multi` and `::dense`, each sorted.
+#[derive(Debug, Clone, Copy)]
+pub struct SideSlots<'a> {
+    pub categorical: &'a [usize],
+    pub multi: &'a [usize],
+    pub dense: &'a [usize],
 }
 
 /// How the rows of one model input fall into groups of consecutive rows sharing the shared
@@ -412,12 +430,14 @@ impl SplitRows {
         let mut parts = Vec::with_capacity(2);
         let mut device = None;
         if let Some(p) = &self.shared {
-            device = Some(p.values.get().device());
-            parts.push(self.spread(p.values.get()));
+            let values = p.values.get();
+            device = Some(values.device());
+            parts.push(self.spread(values));
         }
         if let Some(p) = &self.varying {
-            device = Some(p.values.get().device());
-            parts.push(p.values.get());
+            let values = p.values.get();
+            device = Some(values.device());
+            parts.push(values);
         }
         let device = device.expect("an embedding has at least one column");
         Tensor::cat(parts, 1).select(1, index_tensor(self.inverse.clone(), &device))

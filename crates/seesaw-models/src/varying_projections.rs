@@ -234,7 +234,8 @@ pub struct RowKeys {
 impl RowKeys {
     fn of(input: &ModelInput, shared: &SharedSlots) -> Self {
         let b = input.batch_size;
-        let (cat_slots, _, dense_slots) = shared.varying();
+        let varying = shared.varying_side();
+        let (cat_slots, dense_slots) = (varying.categorical, varying.dense);
         let multi_columns = shared.varying_multi_columns();
         let [_, n_cat] = input.categorical.dims();
         let categorical = int_rows(&input.categorical);

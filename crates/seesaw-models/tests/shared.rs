@@ -610,7 +610,8 @@ fn time_grouped_forward_on_kuairand_shape() {
 /// `batch` with row `to`'s varying slots (those `plan` does not share) set to row `from`'s: the
 /// same video, as it would come back in another request.
 fn same_video(batch: &mut Batch, plan: &SharedSlots, from: usize, to: usize) {
-    let (categorical, _, dense) = plan.varying();
+    let varying = plan.varying_side();
+    let (categorical, dense) = (varying.categorical, varying.dense);
     let (nc, nd, nm) = (batch.n_categorical, batch.n_dense, batch.multi_width);
     for &j in categorical {
         batch.categorical[to * nc + j] = batch.categorical[from * nc + j];

@@ -54,7 +54,7 @@ impl VideoIndex {
         let unknown = VideoRows {
             id: OOV_INDEX,
             row: videos.default_row(),
-            clip_row: clips.map_or(0, |c| c.keys.len() as u32),
+            clip_row: clips.map_or(0, ClipTable::default_row),
         };
         Self { known, unknown }
     }

@@ -13,7 +13,9 @@ use seesaw_data::feature_map::FeatureSchema;
 use crate::error::{Result, invalid};
 use crate::input::ModelInput;
 use crate::joined_tables::JoinedTables;
-use crate::rows::{PartValues, RowGrouping, Rows, SharedSlots, SplitPart, SplitRows, index_tensor};
+use crate::rows::{
+    PartValues, RowGrouping, Rows, SharedSlots, SideSlots, SplitPart, SplitRows, index_tensor,
+};
 use crate::split_weights::SplitWeightCache;
 use crate::varying_projections::VaryingProjections;
 
@@ -135,8 +137,7 @@ impl FeatureEmbedding {
         let slots = grouping.slots;
         slots.assert_fits(self.categorical.len(), self.multi.len(), self.n_dense);
         let device = input.categorical.device();
-        let (shared, varying) = (SideSlots::shared(slots), SideSlots::varying(slots));
-        let columns = [self.columns(&shared), self.columns(&varying)];
+        let columns = [self.columns(slots.shared_side()), self.columns(slots.varying_side())];
 
         let mut inverse = vec![0i64; self.input_dim()];
         for (position, &c) in columns.iter().flatten().enumerate() {
@@ -144,7 +145,7 @@ impl FeatureEmbedding {
         }
         let [shared_columns, varying_columns] = columns;
         let shared = (!shared_columns.is_empty()).then(|| SplitPart {
-            values: PartValues::now(self.embed_side(input, &shared, Some(grouping))),
+            values: PartValues::now(self.embed_side(input, slots.shared_side(), Some(grouping))),
             columns: index_tensor(shared_columns, &device),
         });
         let frozen = input.parameters_frozen;
@@ -152,10 +153,10 @@ impl FeatureEmbedding {
             .then(|| self.varying_projections.rows_of(input, slots));
         let varying = (!varying_columns.is_empty()).then(|| {
             let values = if frozen {
-                let (embedding, input) = (self.clone(), input.clone());
-                PartValues::later(move || embedding.embed_side(&input, &varying, None))
+                let (embedding, input, slots) = (self.clone(), input.clone(), slots.clone());
+                PartValues::later(move || embedding.embed_side(&input, slots.varying_side(), None))
             } else {
-                PartValues::now(self.embed_side(input, &varying, None))
+                PartValues::now(self.embed_side(input, slots.varying_side(), None))
             };
             SplitPart { values, columns: index_tensor(varying_columns, &device) }
         });
@@ -174,7 +175,7 @@ impl FeatureEmbedding {
 
     /// The columns of `forward`'s output that `side`'s slots fill, in the order `embed_side`
     /// gives their values: categorical, multi-valued, dense, each in slot order.
-    fn columns(&self, side: &SideSlots) -> Vec<i64> {
+    fn columns(&self, side: SideSlots<'_>) -> Vec<i64> {
         let (dim, n_cat, n_multi) = (self.dim, self.categorical.len(), self.multi.len());
         let block = |slot: usize| (slot * dim) as i64..((slot + 1) * dim) as i64;
         let dense_base = (n_cat + n_multi) * dim;
@@ -191,16 +192,16 @@ impl FeatureEmbedding {
     fn embed_side(
         &self,
         input: &ModelInput,
-        side: &SideSlots,
+        side: SideSlots<'_>,
         grouping: Option<&RowGrouping<'_>>,
     ) -> Tensor<2> {
         let mut values: Vec<Tensor<2>> = Vec::new();
         let categorical = picked_rows(grouping, input.categorical.clone());
         if input.parameters_frozen {
-            let joined = self.joined.embed(&self.categorical, &categorical, &side.categorical);
+            let joined = self.joined.embed(&self.categorical, &categorical, side.categorical);
             values.extend(joined.into_iter().map(|(v, _)| v));
         } else {
-            for &j in &side.categorical {
+            for &j in side.categorical {
                 values.push(embed_slot(&self.categorical[j], &categorical, j));
             }
         }
@@ -208,7 +209,7 @@ impl FeatureEmbedding {
             let multi =
                 input.multi.clone().expect("schema has multi-valued slots but the input has none");
             let multi = picked_rows(grouping, multi);
-            for &m in &side.multi {
+            for &m in side.multi {
                 let offset: usize = self.multi_lens[..m].iter().sum();
                 let ids = multi.clone().narrow(1, offset, self.multi_lens[m]);
                 values.push(mean_pool(self.multi[m].weight.val(), ids));
@@ -234,26 +235,6 @@ fn picked_rows<K: Basic>(grouping: Option<&RowGrouping<'_>>, t: Tensor<2, K>) ->
     match grouping {
         Some(g) => g.group_rows(t),
         None => t,
-    }
-}
-
-/// The slots of one side of a split embedding (shared or varying), each kind sorted.
-#[derive(Clone)]
-struct SideSlots {
-    categorical: Vec<usize>,
-    multi: Vec<usize>,
-    dense: Vec<usize>,
-}
-
-impl SideSlots {
-    fn shared(slots: &SharedSlots) -> Self {
-        let (categorical, multi, dense) = (slots.categorical(), slots.multi(), slots.dense());
-        Self { categorical: categorical.to_vec(), multi: multi.to_vec(), dense: dense.to_vec() }
-    }
-
-    fn varying(slots: &SharedSlots) -> Self {
-        let (categorical, multi, dense) = slots.varying();
-        Self { categorical: categorical.to_vec(), multi: multi.to_vec(), dense: dense.to_vec() }
     }
 }
 
