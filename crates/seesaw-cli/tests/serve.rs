@@ -67,6 +67,35 @@ fn served_predictions_equal_eval_and_sigterm_stops_the_server_cleanly() {
     eprintln!("{compared} rows compared with seesaw eval; largest difference {worst:e}");
     assert_eq!(compared, 1500);
     server.terminate();
+
+    // The same rows from a server that scores every request of 2 rows or more in two halves
+    // whenever its other worker is idle, as it is between these one-at-a-time requests.
+    let server = Server::spawn_with(&model, &["--workers", "2", "--split-rows", "2"]);
+    let (compared, _) = compare_served_with_eval(
+        server.addr,
+        &rows,
+        &tasks,
+        tasks.len(),
+        &expected,
+        1500,
+        |_, _| {},
+    );
+    assert_eq!(compared, 1500);
+    let (calls, requests) = runtime().block_on(async {
+        let mut client = HttpClient::connect(server.addr).await.unwrap();
+        let metrics = client.get("/metrics").await.unwrap().body;
+        let metrics = String::from_utf8(metrics.to_vec()).unwrap();
+        let value = |name: &str| -> f64 {
+            let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        (
+            value("seesaw_model_call_duration_seconds_count"),
+            value("seesaw_http_request_duration_seconds_count{route=\"/v1/score\"}"),
+        )
+    });
+    assert!(calls > requests, "{calls} model calls for {requests} requests: nothing was split");
+    server.terminate();
 }
 
 #[test]
@@ -254,6 +283,8 @@ fn a_saturated_server_answers_503_instead_of_queueing_without_bound() {
         max_batch_rows: 2000,
         max_wait: Duration::ZERO,
         workers: 1,
+        split_rows: 0,
+        pin_workers: false,
     };
     config.limits.max_candidates = 2000;
     runtime().block_on(async {

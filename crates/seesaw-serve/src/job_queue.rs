@@ -73,6 +73,20 @@ impl<J> JobQueue<J> {
         Ok(state.jobs.len())
     }
 
+    /// Queues part of a job already taken, ahead of the jobs waiting, and wakes a worker for it.
+    /// Never refused: the job it belongs to was accepted, and a closed queue still hands out the
+    /// jobs it holds.
+    pub fn push_front(&self, job: J) {
+        let mut state = self.lock();
+        state.jobs.push_front(job);
+        self.wake_one(&mut state);
+    }
+
+    /// Whether a worker waits for a job (and so would take one pushed now).
+    pub fn has_idle_worker(&self) -> bool {
+        !self.lock().idle.is_empty()
+    }
+
     /// No more jobs are queued; the workers take those already waiting, then `next_batch`
     /// answers `None`.
     pub fn close(&self) {
@@ -260,6 +274,37 @@ mod tests {
         workers.into_iter().for_each(|w| w.join().unwrap());
         assert_eq!(taken[first].load(Ordering::SeqCst), 20);
         assert_eq!(taken[1 - first].load(Ordering::SeqCst), 0);
+    }
+
+    /// A job's part goes ahead of the jobs waiting, even in a full or closed queue, and a worker
+    /// that is idle is reported as such.
+    #[test]
+    fn a_part_pushed_to_the_front_is_taken_first_even_from_a_full_queue() {
+        let queue = queue(&[]);
+        assert!(!queue.has_idle_worker());
+        let queue = JobQueue::new(2, 1);
+        queue.push(1).unwrap();
+        queue.push(2).unwrap();
+        queue.push_front(9);
+        queue.close();
+        assert_eq!(next(&queue, 1, Duration::ZERO), Some(vec![9]));
+        assert_eq!(next(&queue, 1, Duration::ZERO), Some(vec![1]));
+        queue.push_front(8);
+        assert_eq!(next(&queue, 1, Duration::ZERO), Some(vec![8]));
+        assert_eq!(next(&queue, 1, Duration::ZERO), Some(vec![2]));
+        assert_eq!(next(&queue, 1, Duration::ZERO), None);
+
+        let queue = Arc::new(JobQueue::<usize>::new(4, 1));
+        let worker = {
+            let queue = queue.clone();
+            std::thread::spawn(move || queue.next_batch(0, 1, Duration::ZERO, |_| 1))
+        };
+        while !queue.has_idle_worker() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        queue.push_front(7);
+        assert_eq!(worker.join().unwrap(), Some((vec![7], 0)));
+        assert!(!queue.has_idle_worker());
     }
 
     /// Jobs that arrive together while a worker is busy are taken by the idle one.

@@ -55,6 +55,14 @@ pub struct ServeTuning {
     /// How long, in microseconds, a batch waits for more requests after its first.
     #[arg(long, default_value_t = BatcherConfig::default().max_wait.as_micros() as u64)]
     pub max_wait_us: u64,
+    /// A request of at least this many candidates, taken while another worker is idle, is
+    /// scored in two halves side by side (0: never split).
+    #[arg(long, default_value_t = BatcherConfig::default().split_rows)]
+    pub split_rows: usize,
+    /// Pin each scoring worker to a core of its own (when there are as many cores as workers);
+    /// `--pin-workers false` leaves placement to the kernel.
+    #[arg(long, default_value_t = BatcherConfig::default().pin_workers, action = clap::ArgAction::Set)]
+    pub pin_workers: bool,
     /// Threads running the model (default: one per core).
     #[arg(long, default_value_t = BatcherConfig::default().workers, value_parser = at_least_one)]
     pub workers: usize,
@@ -107,6 +115,8 @@ impl ServeTuning {
             max_batch_rows: self.max_batch_rows,
             max_wait: Duration::from_micros(self.max_wait_us),
             workers: self.workers,
+            split_rows: self.split_rows,
+            pin_workers: self.pin_workers,
         };
         config.request_timeout = Duration::from_millis(self.timeout_ms);
         config.connections = ConnectionLimits {
