@@ -19,39 +19,101 @@ use crate::batcher::JobPredictions;
 use crate::loaded_model::LoadedModel;
 use crate::request::ScoreRequest;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ScoreResponse {
     pub model_version: String,
-    pub tasks: Vec<String>,
+    /// The model's task names (shared, not copied per answer).
+    #[serde(serialize_with = "names")]
+    pub tasks: std::sync::Arc<[String]>,
     pub fusion: FusionConfig,
-    pub results: Vec<ScoredCandidate>,
+    pub results: RankedCandidates,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ScoredCandidate {
-    /// The candidate's position in the request.
-    pub index: usize,
-    pub video_id: String,
-    pub fused_score: f64,
-    /// Task name → prediction, in the model's task order (absent when the request asked for
-    /// none).
-    #[serde(skip_serializing_if = "TaskValues::is_empty")]
-    pub predictions: TaskValues,
-    /// The model's extra scores (e.g. `"emotion"`), each a key of the candidate's object.
-    #[serde(flatten)]
-    pub extras: TaskValues,
+fn names<S: serde::Serializer>(names: &std::sync::Arc<[String]>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(names.iter())
 }
 
-/// Task names and values, serialised as one JSON object in task order.
-#[derive(Debug, Clone)]
-pub struct TaskValues {
-    pub names: std::sync::Arc<[String]>,
-    pub values: Vec<f32>,
+/// The candidates best first, serialised straight from the model's score-major predictions:
+/// one object per candidate with its `index` (position in the request), `video_id`,
+/// `fused_score`, `predictions` (task name -> prediction, in the model's task order; absent when
+/// the request asked for none) and each returned extra score (e.g. `"emotion"`) as a key of its
+/// own. Nothing is copied per candidate (a first version built a struct with two vectors and the
+/// id per candidate: 4% of the server's CPU at 500 candidates).
+#[derive(Debug)]
+pub struct RankedCandidates {
+    /// (candidate index, fused score), best first.
+    ranked: Vec<(usize, f64)>,
+    /// The request's video ids, in request order.
+    video_ids: Vec<String>,
+    /// `predictions[k][i]`: task (or, past the tasks, extra score) k of candidate i.
+    predictions: JobPredictions,
+    n_tasks: usize,
+    returned: ReturnedScores,
 }
 
-impl TaskValues {
+impl RankedCandidates {
+    /// Candidates answered.
+    pub fn len(&self) -> usize {
+        self.ranked.len()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.ranked.is_empty()
+    }
+}
+
+impl Serialize for RankedCandidates {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.ranked.iter().map(|&(i, fused_score)| Candidate {
+            all: self,
+            index: i,
+            fused_score,
+        }))
+    }
+}
+
+/// One candidate's object in the answer.
+struct Candidate<'a> {
+    all: &'a RankedCandidates,
+    index: usize,
+    fused_score: f64,
+}
+
+impl Serialize for Candidate<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Candidate { all, index, fused_score } = *self;
+        let returned = &all.returned;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("index", &index)?;
+        map.serialize_entry("video_id", &all.video_ids[index])?;
+        map.serialize_entry("fused_score", &fused_score)?;
+        if !returned.tasks.is_empty() {
+            let values = returned.tasks.iter().map(|&k| all.predictions[k][index]);
+            map.serialize_entry(
+                "predictions",
+                &NamedValues { names: &returned.task_names, values },
+            )?;
+        }
+        for (name, &k) in returned.extra_names.iter().zip(&returned.extras) {
+            map.serialize_entry(name, &all.predictions[all.n_tasks + k][index])?;
+        }
+        map.end()
+    }
+}
+
+/// Names and values, serialised as one JSON object in that order.
+struct NamedValues<'a, I> {
+    names: &'a [String],
+    values: I,
+}
+
+impl<I: Iterator<Item = f32> + Clone> Serialize for NamedValues<'_, I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.names.len()))?;
+        for (name, value) in self.names.iter().zip(self.values.clone()) {
+            map.serialize_entry(name, &value)?;
+        }
+        map.end()
     }
 }
 
@@ -116,27 +178,16 @@ impl ReturnedScores {
     }
 }
 
-impl Serialize for TaskValues {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.values.len()))?;
-        for (name, value) in self.names.iter().zip(&self.values) {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
-    }
-}
-
 impl ScoreResponse {
     /// `predictions` is score-major: `predictions[k][i]` is task (or, past the tasks, extra
-    /// score) k for candidate i.
+    /// score) k for candidate i. The request's video ids move into the answer.
     pub fn build(
         model: &LoadedModel,
-        request: &ScoreRequest,
+        request: ScoreRequest,
         fusion: &Fusion,
-        returned: &ReturnedScores,
-        predictions: &JobPredictions,
+        returned: ReturnedScores,
+        predictions: JobPredictions,
     ) -> Self {
-        let n_tasks = model.task_names.len();
         let mut row = vec![0.0f32; predictions.len()];
         let mut ranked: Vec<(usize, f64)> = (0..request.candidates.len())
             .map(|i| {
@@ -149,27 +200,17 @@ impl ScoreResponse {
         // Highest first; a stable sort keeps the request's order among equal scores.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked.truncate(request.top_k.unwrap_or(usize::MAX));
-        let results = ranked
-            .into_iter()
-            .map(|(i, fused_score)| ScoredCandidate {
-                index: i,
-                video_id: request.candidates[i].video_id.0.clone(),
-                fused_score,
-                predictions: TaskValues {
-                    names: returned.task_names.clone(),
-                    values: returned.tasks.iter().map(|&k| predictions[k][i]).collect(),
-                },
-                extras: TaskValues {
-                    names: returned.extra_names.clone(),
-                    values: returned.extras.iter().map(|&k| predictions[n_tasks + k][i]).collect(),
-                },
-            })
-            .collect();
         Self {
             model_version: model.version.clone(),
-            tasks: model.task_names.to_vec(),
-            fusion: request.fusion.clone().unwrap_or_else(|| model.fusion_config.clone()),
-            results,
+            tasks: model.task_names.clone(),
+            fusion: request.fusion.unwrap_or_else(|| model.fusion_config.clone()),
+            results: RankedCandidates {
+                ranked,
+                video_ids: request.candidates.into_iter().map(|c| c.video_id.0).collect(),
+                predictions,
+                n_tasks: model.task_names.len(),
+                returned,
+            },
         }
     }
 }

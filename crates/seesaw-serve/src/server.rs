@@ -326,7 +326,7 @@ async fn score_request(
             )));
         }
     };
-    Ok(ScoreResponse::build(&model, &request, &fusion, &returned, &predictions))
+    Ok(ScoreResponse::build(&model, request, &fusion, returned, predictions))
 }
 
 fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
