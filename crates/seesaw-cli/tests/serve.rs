@@ -53,49 +53,43 @@ fn served_predictions_equal_eval_and_sigterm_stops_the_server_cleanly() {
     assert_eq!(rows.len(), expected.len(), "the simulated log loses no row to cleaning");
 
     // The first 1,500 rows, one request per user (at most 200 candidates each), every candidate
-    // with its own row's context: the same rows eval scored.
-    let server = Server::spawn(&model);
-    let (compared, worst) = compare_served_with_eval(
-        server.addr,
-        &rows,
-        &tasks,
-        tasks.len(),
-        &expected,
-        1500,
-        |_, _| {},
-    );
-    eprintln!("{compared} rows compared with seesaw eval; largest difference {worst:e}");
-    assert_eq!(compared, 1500);
-    server.terminate();
-
-    // The same rows from a server that scores every request of 2 rows or more in two halves
-    // whenever its other worker is idle, as it is between these one-at-a-time requests.
-    let server = Server::spawn_with(&model, &["--workers", "2", "--split-rows", "2"]);
-    let (compared, _) = compare_served_with_eval(
-        server.addr,
-        &rows,
-        &tasks,
-        tasks.len(),
-        &expected,
-        1500,
-        |_, _| {},
-    );
-    assert_eq!(compared, 1500);
-    let (calls, requests) = runtime().block_on(async {
-        let mut client = HttpClient::connect(server.addr).await.unwrap();
-        let metrics = client.get("/metrics").await.unwrap().body;
-        let metrics = String::from_utf8(metrics.to_vec()).unwrap();
-        let value = |name: &str| -> f64 {
-            let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();
-            line.rsplit(' ').next().unwrap().parse().unwrap()
-        };
-        (
-            value("seesaw_model_call_duration_seconds_count"),
-            value("seesaw_http_request_duration_seconds_count{route=\"/v1/score\"}"),
-        )
-    });
-    assert!(calls > requests, "{calls} model calls for {requests} requests: nothing was split");
-    server.terminate();
+    // with its own row's context: the same rows eval scored. Then the same rows from a server
+    // that scores every request of 2 rows or more in two halves whenever its other worker is
+    // idle, as it is between these one-at-a-time requests.
+    let split = ["--workers", "2", "--split-rows", "2"];
+    for args in [&[][..], &split[..]] {
+        let server = Server::spawn_with(&model, args);
+        let (compared, worst) = compare_served_with_eval(
+            server.addr,
+            &rows,
+            &tasks,
+            tasks.len(),
+            &expected,
+            1500,
+            |_, _| {},
+        );
+        eprintln!(
+            "{args:?}: {compared} rows compared with seesaw eval; largest difference {worst:e}"
+        );
+        assert_eq!(compared, 1500);
+        if !args.is_empty() {
+            let (calls, requests) = runtime().block_on(async {
+                let mut client = HttpClient::connect(server.addr).await.unwrap();
+                let metrics = client.get("/metrics").await.unwrap().body;
+                let metrics = String::from_utf8(metrics.to_vec()).unwrap();
+                let value = |name: &str| -> f64 {
+                    let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();
+                    line.rsplit(' ').next().unwrap().parse().unwrap()
+                };
+                (
+                    value("seesaw_model_call_duration_seconds_count"),
+                    value("seesaw_http_request_duration_seconds_count{route=\"/v1/score\"}"),
+                )
+            });
+            assert!(calls > requests, "{calls} model calls for {requests} requests: none split");
+        }
+        server.terminate();
+    }
 }
 
 #[test]
