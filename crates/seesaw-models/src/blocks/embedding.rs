@@ -135,6 +135,9 @@ impl FeatureEmbedding {
     /// layer reads it for rows whose products it has not kept (`crate::varying_projections`).
     fn forward_split(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> SplitRows {
         let slots = grouping.slots;
+        // `forward` groups rows by this embedding's own slots, which the lazy varying part below
+        // reads from its clone of the embedding instead of copying them again.
+        debug_assert!(std::ptr::eq(slots, &self.shared), "grouped by another embedding's slots");
         slots.assert_fits(self.categorical.len(), self.multi.len(), self.n_dense);
         let device = input.categorical.device();
         let columns = [self.columns(slots.shared_side()), self.columns(slots.varying_side())];
@@ -153,8 +156,10 @@ impl FeatureEmbedding {
             .then(|| self.varying_projections.rows_of(input, slots));
         let varying = (!varying_columns.is_empty()).then(|| {
             let values = if frozen {
-                let (embedding, input, slots) = (self.clone(), input.clone(), slots.clone());
-                PartValues::later(move || embedding.embed_side(&input, slots.varying_side(), None))
+                let (embedding, input) = (self.clone(), input.clone());
+                PartValues::later(move || {
+                    embedding.embed_side(&input, embedding.shared.varying_side(), None)
+                })
             } else {
                 PartValues::now(self.embed_side(input, slots.varying_side(), None))
             };
