@@ -51,17 +51,6 @@ pub struct RankedCandidates {
     returned: ReturnedScores,
 }
 
-impl RankedCandidates {
-    /// Candidates answered.
-    pub fn len(&self) -> usize {
-        self.ranked.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ranked.is_empty()
-    }
-}
-
 impl Serialize for RankedCandidates {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.ranked.iter().map(|&(i, fused_score)| Candidate {
