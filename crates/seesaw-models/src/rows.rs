@@ -12,7 +12,7 @@
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use burn::module::Param;
+use burn::module::{Param, ParamId};
 use burn::nn::Linear;
 use burn::tensor::kind::Basic;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -22,7 +22,7 @@ use seesaw_data::feature_map::{FeatureSchema, FeatureSource};
 use crate::error::{Result, invalid};
 use crate::split_weights::{SplitColumns, SplitWeightCache};
 use crate::to_vec;
-use crate::varying_projections::{CachedRows, select_rows};
+use crate::varying_projections::{CachedRows, PerGroupAddend, select_rows};
 
 /// The input slots that are the same on every row of a group (a request): indices into
 /// `FeatureSchema::categorical`, `::multi` and `::dense`, sorted and unique.
@@ -205,6 +205,8 @@ pub struct RowGrouping<'a> {
     pub slots: &'a SharedSlots,
     pub batch_size: usize,
     pub n_groups: usize,
+    /// The sizes of the groups, in row order, summing to `batch_size`.
+    pub sizes: &'a [usize],
     /// [G]: the first row of each group; `None` for a single group (row 0).
     pub starts: Option<Tensor<1, Int>>,
     /// [B]: the group of each row; `None` for a single group (broadcast instead of gathered).
@@ -215,14 +217,15 @@ impl<'a> RowGrouping<'a> {
     /// `groups`: sizes of consecutive row groups, each at least 1, summing to `batch_size`.
     pub fn new(
         slots: &'a SharedSlots,
-        groups: &[usize],
+        groups: &'a [usize],
         batch_size: usize,
         device: &Device,
     ) -> Self {
         assert!(groups.iter().all(|&g| g > 0), "row groups must not be empty");
         assert_eq!(groups.iter().sum::<usize>(), batch_size, "row groups must cover the batch");
         if groups.len() <= 1 {
-            return Self { slots, batch_size, n_groups: 1, starts: None, row_group: None };
+            let (n_groups, starts, row_group) = (1, None, None);
+            return Self { slots, batch_size, n_groups, sizes: groups, starts, row_group };
         }
         let mut starts = Vec::with_capacity(groups.len());
         let mut row_group = Vec::with_capacity(batch_size);
@@ -236,6 +239,7 @@ impl<'a> RowGrouping<'a> {
             slots,
             batch_size,
             n_groups: groups.len(),
+            sizes: groups,
             starts: Some(index_tensor(starts, device)),
             row_group: Some(index_tensor(row_group, device)),
         }
@@ -307,6 +311,8 @@ pub struct SplitRows {
     pub varying: Option<SplitPart>,
     pub batch_size: usize,
     pub n_groups: usize,
+    /// The sizes of the groups, in row order, summing to `batch_size`.
+    pub group_sizes: Vec<usize>,
     /// [B] row -> group, `None` for a single group.
     pub row_group: Option<Tensor<1, Int>>,
     /// Width of the plain embedding.
@@ -355,17 +361,14 @@ impl SplitRows {
                 None => y,
             }
         });
-        let varying = self.varying.as_ref().zip(varying_weight).map(|(p, w)| match &self.cached {
-            None => p.values.get().matmul(w),
-            Some(cached) => {
-                let [_, width] = w.dims();
-                let device = w.device();
-                let products = cached.products(layer.weight.id, width, |rows| {
-                    to_vec(select_rows(p.values.get(), rows).matmul(w))
-                });
-                Tensor::from_data(TensorData::new(products, [self.batch_size, width]), &device)
+        let varying_weight = match (&self.cached, &self.varying, varying_weight) {
+            (Some(cached), Some(part), Some(w)) => {
+                return self.kept_plus_shared(cached, part, w, layer.weight.id, shared, bias);
             }
-        });
+            (_, _, w) => w,
+        };
+        let varying =
+            self.varying.as_ref().zip(varying_weight).map(|(p, w)| p.values.get().matmul(w));
         match (shared, varying) {
             (Some(s), Some(v)) => match &self.row_group {
                 None => v + s,
@@ -377,6 +380,36 @@ impl SplitRows {
                 None => v,
             },
             (None, None) => unreachable!("an embedding has at least one column"),
+        }
+    }
+
+    /// `linear` through kept varying products (a frozen input): each row's kept product of
+    /// `varying_weight`, plus its group's shared product (with the bias) added as the row is
+    /// copied rather than in a pass of its own over the [B, out] result; the sum is the one the
+    /// unfused `v + s` takes, so the outputs are the same bit for bit.
+    fn kept_plus_shared(
+        &self,
+        cached: &CachedRows,
+        varying: &SplitPart,
+        varying_weight: Tensor<2>,
+        layer: ParamId,
+        shared: Option<Tensor<2>>,
+        bias: Option<Tensor<2>>,
+    ) -> Tensor<2> {
+        let [_, width] = varying_weight.dims();
+        let device = varying_weight.device();
+        let shared = shared.map(to_vec);
+        let addend = shared
+            .as_deref()
+            .map(|values| PerGroupAddend { values, group_sizes: &self.group_sizes });
+        let products = cached.products(layer, width, addend, |rows| {
+            to_vec(select_rows(varying.values.get(), rows).matmul(varying_weight))
+        });
+        let y = Tensor::from_data(TensorData::new(products, [self.batch_size, width]), &device);
+        match (shared, bias) {
+            // Without shared slots the bias is still to add, as `v + b` below.
+            (None, Some(b)) => y + b,
+            _ => y,
         }
     }
 
@@ -401,7 +434,7 @@ impl SplitRows {
                 None => each_expert(p.values.get()),
                 Some(cached) => {
                     // Kept row after row, each row's n experts side by side.
-                    let products = cached.products(weight.id, n * out, |rows| {
+                    let products = cached.products(weight.id, n * out, None, |rows| {
                         to_vec(each_expert(select_rows(p.values.get(), rows)).swap_dims(0, 1))
                     });
                     let device = w.device();

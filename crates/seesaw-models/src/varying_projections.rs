@@ -28,7 +28,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use burn::module::ParamId;
 use burn::tensor::{Int, Tensor};
@@ -42,8 +42,13 @@ pub const MAX_CACHED_INPUTS: usize = 1 << 16;
 
 /// The kept products of every first layer that reads one embedding; shared by clones of the
 /// embedding, empty again for a reloaded model.
+///
+/// Behind a read-write lock: the two halves of a split request (`seesaw_serve::batcher`) read
+/// the same embeddings' products at the same moment on two cores, and once their inputs are
+/// kept neither writes, so they copy side by side instead of one after the other. A call takes
+/// the write lock only to number new inputs or keep new products.
 #[derive(Clone)]
-pub struct VaryingProjections(Arc<Mutex<Kept>>);
+pub struct VaryingProjections(Arc<RwLock<Kept>>);
 
 struct Kept {
     /// Distinct varying inputs kept at most.
@@ -82,7 +87,7 @@ impl std::fmt::Debug for VaryingProjections {
 impl VaryingProjections {
     /// Keeping at most `limit` distinct varying inputs.
     pub fn with_limit(limit: usize) -> Self {
-        Self(Arc::new(Mutex::new(Kept {
+        Self(Arc::new(RwLock::new(Kept {
             limit,
             ids: HashMap::default(),
             keys: Vec::new(),
@@ -93,43 +98,71 @@ impl VaryingProjections {
 
     /// Distinct varying inputs kept.
     pub fn kept_inputs(&self) -> usize {
-        self.lock().ids.len()
+        self.read().ids.len()
     }
 
     /// Rows whose first-layer products were computed rather than copied, summed over layers
     /// and calls.
     pub fn computed_rows(&self) -> u64 {
-        self.lock().computed_rows
+        self.read().computed_rows
     }
 
     /// The numbers of the varying inputs of `input`'s rows (the slots `shared` does not hold),
     /// numbering the inputs not seen before while fewer than the limit are kept.
     pub fn rows_of(&self, input: &ModelInput, shared: &SharedSlots) -> CachedRows {
         let keys = input.varying_keys.get_or_compute(input, shared);
-        let width = keys.width;
-        let mut kept = self.lock();
-        let ids = (0..input.batch_size)
-            .map(|r| {
-                let key = &keys.words[r * width..(r + 1) * width];
-                let fingerprint = keys.fingerprints[r];
-                if let Some(&id) = kept.ids.get(&fingerprint) {
-                    let id = id as usize;
-                    // Another key with the same fingerprint: computed every time, not kept.
-                    return (kept.keys[id * width..(id + 1) * width] == *key).then_some(id as u32);
-                }
-                let id = kept.ids.len();
-                (id < kept.limit).then(|| {
-                    kept.ids.insert(fingerprint, id as u32);
-                    kept.keys.extend_from_slice(key);
-                    id as u32
+        let ids = self.numbers_if_known(&keys, input.batch_size).unwrap_or_else(|| {
+            let width = keys.width;
+            let mut kept = self.write();
+            (0..input.batch_size)
+                .map(|r| {
+                    let key = &keys.words[r * width..(r + 1) * width];
+                    let fingerprint = keys.fingerprints[r];
+                    if let Some(&id) = kept.ids.get(&fingerprint) {
+                        return kept.number_if_same(id, key, width);
+                    }
+                    let id = kept.ids.len();
+                    (id < kept.limit).then(|| {
+                        kept.ids.insert(fingerprint, id as u32);
+                        kept.keys.extend_from_slice(key);
+                        id as u32
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        });
         CachedRows { projections: self.clone(), ids }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// The rows' numbers under the read lock, when no row would number a new input (every key
+    /// is known, or the bound is reached); `None` when one would, which takes the write lock.
+    fn numbers_if_known(&self, keys: &RowKeys, batch_size: usize) -> Option<Vec<Option<u32>>> {
+        let width = keys.width;
+        let kept = self.read();
+        (0..batch_size)
+            .map(|r| match kept.ids.get(&keys.fingerprints[r]) {
+                Some(&id) => {
+                    Some(kept.number_if_same(id, &keys.words[r * width..][..width], width))
+                }
+                None => (kept.ids.len() >= kept.limit).then_some(None),
+            })
+            .collect()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Kept> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Kept> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Kept {
+    /// Input `id`'s number if its key is `key`; `None` for another key with the same
+    /// fingerprint, which is computed every time, not kept.
+    fn number_if_same(&self, id: u32, key: &[u32], width: usize) -> Option<u32> {
+        let start = id as usize * width;
+        (self.keys[start..start + width] == *key).then_some(id)
     }
 }
 
@@ -148,18 +181,46 @@ impl std::fmt::Debug for CachedRows {
     }
 }
 
+/// What a gather of products adds to each row: the row of `values` ([G, width], row after row)
+/// of the row's group, the groups being runs of consecutive rows of `group_sizes`. A split
+/// layer's per-group shared product, added while the row is in cache rather than in a pass of
+/// its own over the [B, width] products; `kept + shared` is the sum the unfused layer takes.
+#[derive(Debug, Clone, Copy)]
+pub struct PerGroupAddend<'a> {
+    pub values: &'a [f32],
+    pub group_sizes: &'a [usize],
+}
+
 impl CachedRows {
-    /// Every row's varying product for the layer `layer`, `width` floats a row, row after row:
-    /// the kept ones copied, the others from `compute` (given the rows to compute, it returns
-    /// their products row after row) and kept. Holds the embedding's lock while computing, so
-    /// that two calls never compute the same input for the same layer at once.
+    /// Every row's varying product for the layer `layer`, `width` floats a row, row after row,
+    /// plus `addend`'s row of the row's group: the kept products copied, the others from
+    /// `compute` (given the rows to compute, it returns their products row after row) and kept.
+    /// Holds the embedding's write lock while computing, so that two calls never compute the
+    /// same input for the same layer at once; a call whose rows are all kept only reads.
     pub fn products(
         &self,
         layer: ParamId,
         width: usize,
+        addend: Option<PerGroupAddend<'_>>,
         compute: impl FnOnce(&[usize]) -> Vec<f32>,
     ) -> Vec<f32> {
-        let mut guard = self.projections.lock();
+        {
+            let kept = self.projections.read();
+            if let Some(products) = kept.layers.get(&layer) {
+                assert_eq!(products.width, width, "a layer's output width does not change");
+                let all_kept = self.ids.iter().all(|id| {
+                    id.is_some_and(|id| products.filled.get(id as usize).is_some_and(|&f| f))
+                });
+                if all_kept {
+                    let row = |id: &Option<u32>| {
+                        let id = id.expect("checked above") as usize;
+                        &products.values[id * width..][..width]
+                    };
+                    return gather(self.ids.iter().map(row), width, addend);
+                }
+            }
+        }
+        let mut guard = self.projections.write();
         let kept = &mut *guard;
         let n_inputs = kept.ids.len();
         let products = kept.layers.entry(layer).or_insert_with(|| LayerProducts {
@@ -204,18 +265,37 @@ impl CachedRows {
                 products.filled[id] = true;
             }
         }
-        let mut out = Vec::with_capacity(self.ids.len() * width);
-        for (r, id) in self.ids.iter().enumerate() {
-            match (computed[r], id) {
-                (Some(place), _) => out.extend_from_slice(&fresh[place * width..][..width]),
-                (None, Some(id)) => {
-                    out.extend_from_slice(&products.values[*id as usize * width..][..width])
-                }
-                (None, None) => unreachable!("a row beyond the bound is always computed"),
-            }
-        }
-        out
+        let row = |(r, id): (usize, &Option<u32>)| match (computed[r], id) {
+            (Some(place), _) => &fresh[place * width..][..width],
+            (None, Some(id)) => &products.values[*id as usize * width..][..width],
+            (None, None) => unreachable!("a row beyond the bound is always computed"),
+        };
+        gather(self.ids.iter().enumerate().map(row), width, addend)
     }
+}
+
+/// The given rows of `width` floats one after another, each plus its group's row of `addend`.
+fn gather<'a>(
+    rows: impl ExactSizeIterator<Item = &'a [f32]>,
+    width: usize,
+    addend: Option<PerGroupAddend<'_>>,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len() * width);
+    let Some(addend) = addend else {
+        rows.for_each(|row| out.extend_from_slice(row));
+        return out;
+    };
+    assert_eq!(addend.group_sizes.iter().sum::<usize>(), rows.len(), "groups cover the rows");
+    assert_eq!(addend.values.len(), addend.group_sizes.len() * width, "one addend row a group");
+    let group_of_row =
+        addend.group_sizes.iter().enumerate().flat_map(|(g, &size)| std::iter::repeat_n(g, size));
+    for (row, g) in rows.zip(group_of_row) {
+        let start = out.len();
+        out.extend_from_slice(row);
+        let plus = &addend.values[g * width..][..width];
+        out[start..].iter_mut().zip(plus).for_each(|(value, plus)| *value += plus);
+    }
+    out
 }
 
 /// Each row's varying inputs as one key of `width` words (categorical ids, multi-valued ids,

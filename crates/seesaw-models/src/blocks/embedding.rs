@@ -170,6 +170,7 @@ impl FeatureEmbedding {
             varying,
             batch_size: input.batch_size,
             n_groups: grouping.n_groups,
+            group_sizes: grouping.sizes.to_vec(),
             row_group: grouping.row_group.clone(),
             input_dim: self.input_dim(),
             inverse,
