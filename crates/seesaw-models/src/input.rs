@@ -6,7 +6,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use seesaw_data::batch::Batch;
 
-use crate::varying_projections::VaryingKeys;
+use crate::varying_projections::{VaryingKeys, VaryingNumbering};
 
 #[derive(Debug, Clone)]
 pub struct ModelInput {
@@ -40,6 +40,9 @@ pub struct ModelInput {
     /// embedding (`crate::varying_projections`). Derived from the tensors above: an input built
     /// with other tensors needs `VaryingKeys::default()`.
     pub varying_keys: VaryingKeys,
+    /// The served model's numbering of distinct varying inputs, which its embeddings share
+    /// (`crate::varying_projections`); `MultiTaskModel::forward` sets it on frozen inputs.
+    pub varying_numbering: Option<VaryingNumbering>,
 }
 
 impl ModelInput {
@@ -83,6 +86,7 @@ impl ModelInput {
             want_diagnostics: false,
             parameters_frozen: false,
             varying_keys: VaryingKeys::default(),
+            varying_numbering: None,
         }
     }
 

@@ -19,6 +19,7 @@ use crate::loss::LossTerms;
 use crate::outputs::{ExtraScore, ModelOutputs};
 use crate::registry::Network;
 use crate::targets::ModelTargets;
+use crate::varying_projections::{VaryingKeys, VaryingNumbering};
 
 #[derive(Module, Debug)]
 pub struct MultiTaskModel {
@@ -32,6 +33,10 @@ pub struct MultiTaskModel {
     pub fitted: Option<FittedState>,
     #[module(skip)]
     pub extra_scores: Vec<ExtraScore>,
+    /// The numbering of distinct varying inputs that every embedding of this model shares when
+    /// its parameters are frozen (`crate::varying_projections`); new for a reloaded model.
+    #[module(skip)]
+    pub varying_numbering: VaryingNumbering,
 }
 
 impl MultiTaskModel {
@@ -74,6 +79,7 @@ impl MultiTaskModel {
             tasks: context.tasks.clone(),
             fitted: context.fitted.clone(),
             extra_scores,
+            varying_numbering: VaryingNumbering::default(),
         })
     }
 
@@ -93,8 +99,18 @@ impl MultiTaskModel {
     /// The network's outputs; with `[model.cmi]`, h is always among them (its loss term reads
     /// it).
     pub fn forward(&self, input: &ModelInput) -> ModelOutputs {
-        if self.cmi.is_some() && !input.want_shared {
-            return self.network.forward(&ModelInput { want_shared: true, ..input.clone() });
+        let want_shared = input.want_shared || self.cmi.is_some();
+        if input.parameters_frozen {
+            // The embeddings number the rows once, by this model's numbering: fresh keys, so
+            // that numbers another model gave this input's rows are not read as this one's.
+            let varying_numbering = Some(self.varying_numbering.clone());
+            let varying_keys = VaryingKeys::default();
+            let input =
+                ModelInput { want_shared, varying_numbering, varying_keys, ..input.clone() };
+            return self.network.forward(&input);
+        }
+        if want_shared && !input.want_shared {
+            return self.network.forward(&ModelInput { want_shared, ..input.clone() });
         }
         self.network.forward(input)
     }

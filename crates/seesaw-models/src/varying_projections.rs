@@ -12,14 +12,16 @@
 //! Measured on the KuaiRand cross-stitch model in `seesaw serve`: the mean model call of a
 //! 500-candidate request went from 4.0 to 2.5 ms (docs/performance.md).
 //!
-//! Each row's key is read from the input once per call (`ModelInput::varying_keys`), for all
-//! the embeddings of the model, and looked up by a 64-bit fingerprint; two keys with one
-//! fingerprint are told apart, and the second is computed at every call rather than kept.
+//! Each row's key is read from the input once per call (`ModelInput::varying_keys`) and looked
+//! up, by a 64-bit fingerprint, in the model's numbering of the inputs seen (`VaryingNumbering`),
+//! also once per call for all the embeddings of the model; each embedding keeps its products by
+//! those numbers. Two keys with one fingerprint are told apart, and the second is computed at
+//! every call rather than kept.
 //!
 //! The kept products are those the first call that saw an input computed, so a later call's
 //! outputs equal those of a call without the cache up to float rounding (a product's kernel may
 //! block its sums differently for another number of rows; the tests find them equal bit for
-//! bit). Memory: at most `MAX_CACHED_INPUTS` inputs per embedding, each holding every first
+//! bit). Memory: at most `MAX_CACHED_INPUTS` inputs per model, each holding every first
 //! layer's output width in floats (the KuaiRand cross-stitch model: six columns of 128, 3 KB an
 //! input, 23 MB for the whole catalogue); the inputs beyond it are computed at every call and not
 //! kept. Nothing is kept without the frozen-parameter promise: a trained model's weights change
@@ -37,27 +39,128 @@ use rustc_hash::FxBuildHasher;
 use crate::input::ModelInput;
 use crate::rows::{SharedSlots, index_tensor};
 
-/// Distinct varying inputs kept per embedding; further ones are computed at every call.
+/// Distinct varying inputs numbered (and so kept) per model; further ones are computed at every
+/// call.
 pub const MAX_CACHED_INPUTS: usize = 1 << 16;
 
-/// The kept products of every first layer that reads one embedding; shared by clones of the
-/// embedding, empty again for a reloaded model.
+/// The numbers of the distinct varying inputs seen, by which the embeddings find their kept
+/// products. One per served model: `MultiTaskModel::forward` hands its numbering to every
+/// embedding through `ModelInput::varying_numbering`, and a call numbers its rows once, for all
+/// of them (the KuaiRand cross-stitch model has six column embeddings; looking each row up six
+/// times cost an eighth of a served call, more when the lookups missed the caches). An
+/// embedding that is given none numbers with its own.
 ///
-/// Behind a read-write lock: the two halves of a split request (`seesaw_serve::batcher`) read
-/// the same embeddings' products at the same moment on two cores, and once their inputs are
-/// kept neither writes, so they copy side by side instead of one after the other. A call takes
-/// the write lock only to number new inputs or keep new products.
+/// Behind a read-write lock: the two halves of a split request (`seesaw_serve::batcher`) look
+/// up the same inputs at the same moment on two cores, and once the inputs are numbered neither
+/// writes. A call takes the write lock only to number new inputs.
 #[derive(Clone)]
-pub struct VaryingProjections(Arc<RwLock<Kept>>);
+pub struct VaryingNumbering(Arc<RwLock<Numbering>>);
 
-struct Kept {
-    /// Distinct varying inputs kept at most.
+struct Numbering {
+    /// Distinct varying inputs numbered at most.
     limit: usize,
-    /// Each kept input's number by its key's fingerprint (`RowKeys::fingerprints`).
+    /// Each numbered input's number by its key's fingerprint (`RowKeys::fingerprints`).
     ids: HashMap<u64, u32, FxBuildHasher>,
-    /// The kept inputs' keys, input i's at `keys[i * width..]`, to tell a fingerprint shared
+    /// The numbered inputs' keys, input i's at `keys[i * width..]`, to tell a fingerprint shared
     /// by two keys (such an input is computed at every call, not kept).
     keys: Vec<u32>,
+}
+
+impl Default for VaryingNumbering {
+    fn default() -> Self {
+        Self::with_limit(MAX_CACHED_INPUTS)
+    }
+}
+
+impl std::fmt::Debug for VaryingNumbering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VaryingNumbering({} inputs)", self.kept_inputs())
+    }
+}
+
+impl VaryingNumbering {
+    /// Numbering at most `limit` distinct varying inputs.
+    pub fn with_limit(limit: usize) -> Self {
+        Self(Arc::new(RwLock::new(Numbering { limit, ids: HashMap::default(), keys: Vec::new() })))
+    }
+
+    /// Distinct varying inputs numbered.
+    pub fn kept_inputs(&self) -> usize {
+        self.read().ids.len()
+    }
+
+    /// Each row's number (`None` for an input beyond the bound), numbering the inputs not seen
+    /// before while fewer than the limit are numbered.
+    fn number(&self, keys: &RowKeys, batch_size: usize) -> Arc<[Option<u32>]> {
+        if let Some(ids) = self.numbers_if_known(keys, batch_size) {
+            return ids.into();
+        }
+        let width = keys.width;
+        let mut numbering = self.write();
+        (0..batch_size)
+            .map(|r| {
+                let key = &keys.words[r * width..(r + 1) * width];
+                let fingerprint = keys.fingerprints[r];
+                if let Some(&id) = numbering.ids.get(&fingerprint) {
+                    return numbering.number_if_same(id, key, width);
+                }
+                let id = numbering.ids.len();
+                (id < numbering.limit).then(|| {
+                    numbering.ids.insert(fingerprint, id as u32);
+                    numbering.keys.extend_from_slice(key);
+                    id as u32
+                })
+            })
+            .collect()
+    }
+
+    /// The rows' numbers under the read lock, when no row would number a new input (every key
+    /// is known, or the bound is reached); `None` when one would, which takes the write lock.
+    fn numbers_if_known(&self, keys: &RowKeys, batch_size: usize) -> Option<Vec<Option<u32>>> {
+        let width = keys.width;
+        let numbering = self.read();
+        (0..batch_size)
+            .map(|r| match numbering.ids.get(&keys.fingerprints[r]) {
+                Some(&id) => {
+                    Some(numbering.number_if_same(id, &keys.words[r * width..][..width], width))
+                }
+                None => (numbering.ids.len() >= numbering.limit).then_some(None),
+            })
+            .collect()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Numbering> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Numbering> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Numbering {
+    /// Input `id`'s number if its key is `key`; `None` for another key with the same
+    /// fingerprint, which is computed every time, not kept.
+    fn number_if_same(&self, id: u32, key: &[u32], width: usize) -> Option<u32> {
+        let start = id as usize * width;
+        (self.keys[start..start + width] == *key).then_some(id)
+    }
+}
+
+/// The kept products of every first layer that reads one embedding, by input number; shared by
+/// clones of the embedding, empty again for a reloaded model.
+///
+/// Behind a read-write lock, like the numbering: the halves of a split request copy their kept
+/// products side by side; a call takes the write lock only to keep new products.
+#[derive(Clone)]
+pub struct VaryingProjections {
+    /// The numbering of an input that brings none (an embedding used outside a model).
+    own_numbering: VaryingNumbering,
+    products: Arc<RwLock<KeptProducts>>,
+}
+
+#[derive(Default)]
+struct KeptProducts {
     /// Per first layer (its weight's `ParamId`), the products of the numbered inputs.
     layers: HashMap<ParamId, LayerProducts>,
     /// Rows whose products were computed rather than copied, over every layer and call.
@@ -80,25 +183,24 @@ struct LayerProducts {
 
 impl std::fmt::Debug for VaryingProjections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "VaryingProjections({} inputs)", self.kept_inputs())
+        write!(f, "VaryingProjections({} rows computed)", self.computed_rows())
     }
 }
 
 impl VaryingProjections {
-    /// Keeping at most `limit` distinct varying inputs.
+    /// Numbering at most `limit` distinct varying inputs of its own (an input that brings a
+    /// model's numbering is numbered by that one's bound).
     pub fn with_limit(limit: usize) -> Self {
-        Self(Arc::new(RwLock::new(Kept {
-            limit,
-            ids: HashMap::default(),
-            keys: Vec::new(),
-            layers: HashMap::default(),
-            computed_rows: 0,
-        })))
+        Self {
+            own_numbering: VaryingNumbering::with_limit(limit),
+            products: Arc::new(RwLock::new(KeptProducts::default())),
+        }
     }
 
-    /// Distinct varying inputs kept.
+    /// Distinct varying inputs numbered by the embedding's own numbering (inputs that bring no
+    /// model's numbering).
     pub fn kept_inputs(&self) -> usize {
-        self.read().ids.len()
+        self.own_numbering.kept_inputs()
     }
 
     /// Rows whose first-layer products were computed rather than copied, summed over layers
@@ -107,62 +209,27 @@ impl VaryingProjections {
         self.read().computed_rows
     }
 
-    /// The numbers of the varying inputs of `input`'s rows (the slots `shared` does not hold),
-    /// numbering the inputs not seen before while fewer than the limit are kept.
+    /// The numbers of the varying inputs of `input`'s rows (the slots `shared` does not hold):
+    /// by the model's numbering the input brings, once per input for all its embeddings, or by
+    /// the embedding's own.
     pub fn rows_of(&self, input: &ModelInput, shared: &SharedSlots) -> CachedRows {
         let keys = input.varying_keys.get_or_compute(input, shared);
-        let ids = self.numbers_if_known(&keys, input.batch_size).unwrap_or_else(|| {
-            let width = keys.width;
-            let mut kept = self.write();
-            (0..input.batch_size)
-                .map(|r| {
-                    let key = &keys.words[r * width..(r + 1) * width];
-                    let fingerprint = keys.fingerprints[r];
-                    if let Some(&id) = kept.ids.get(&fingerprint) {
-                        return kept.number_if_same(id, key, width);
-                    }
-                    let id = kept.ids.len();
-                    (id < kept.limit).then(|| {
-                        kept.ids.insert(fingerprint, id as u32);
-                        kept.keys.extend_from_slice(key);
-                        id as u32
-                    })
-                })
-                .collect()
-        });
+        let batch_size = input.batch_size;
+        let ids = match (&input.varying_numbering, &keys) {
+            (Some(numbering), Cow::Borrowed(keys)) => {
+                input.varying_keys.ids_or_number(|| numbering.number(keys, batch_size))
+            }
+            _ => self.own_numbering.number(&keys, batch_size),
+        };
         CachedRows { projections: self.clone(), ids }
     }
 
-    /// The rows' numbers under the read lock, when no row would number a new input (every key
-    /// is known, or the bound is reached); `None` when one would, which takes the write lock.
-    fn numbers_if_known(&self, keys: &RowKeys, batch_size: usize) -> Option<Vec<Option<u32>>> {
-        let width = keys.width;
-        let kept = self.read();
-        (0..batch_size)
-            .map(|r| match kept.ids.get(&keys.fingerprints[r]) {
-                Some(&id) => {
-                    Some(kept.number_if_same(id, &keys.words[r * width..][..width], width))
-                }
-                None => (kept.ids.len() >= kept.limit).then_some(None),
-            })
-            .collect()
+    fn read(&self) -> RwLockReadGuard<'_, KeptProducts> {
+        self.products.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Kept> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Kept> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Kept {
-    /// Input `id`'s number if its key is `key`; `None` for another key with the same
-    /// fingerprint, which is computed every time, not kept.
-    fn number_if_same(&self, id: u32, key: &[u32], width: usize) -> Option<u32> {
-        let start = id as usize * width;
-        (self.keys[start..start + width] == *key).then_some(id)
+    fn write(&self) -> RwLockWriteGuard<'_, KeptProducts> {
+        self.products.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -172,7 +239,7 @@ impl Kept {
 pub struct CachedRows {
     projections: VaryingProjections,
     /// Per row, its input's number; `None` for an input beyond the bound (computed, not kept).
-    ids: Vec<Option<u32>>,
+    ids: Arc<[Option<u32>]>,
 }
 
 impl std::fmt::Debug for CachedRows {
@@ -222,7 +289,8 @@ impl CachedRows {
         }
         let mut guard = self.projections.write();
         let kept = &mut *guard;
-        let n_inputs = kept.ids.len();
+        // Inputs are numbered in order, so the highest number of the call bounds the store.
+        let n_inputs = self.ids.iter().flatten().max().map_or(0, |&id| id as usize + 1);
         let products = kept.layers.entry(layer).or_insert_with(|| LayerProducts {
             width,
             values: Vec::new(),
@@ -339,21 +407,33 @@ impl RowKeys {
     }
 }
 
-/// The row keys of one input, computed at the first use (see `RowKeys`). A clone shares them:
-/// an input whose tensors change needs a new one (`Default`).
+/// The row keys of one input, and its rows' numbers by the model's numbering, computed at the
+/// first use (see `RowKeys`, `VaryingNumbering`). A clone shares them: an input whose tensors
+/// change needs a new one (`Default`), and so does an input handed to another model's numbering.
 #[derive(Debug, Clone, Default)]
-pub struct VaryingKeys(Arc<OnceLock<RowKeys>>);
+pub struct VaryingKeys(Arc<KeysAndNumbers>);
+
+#[derive(Debug, Default)]
+struct KeysAndNumbers {
+    keys: OnceLock<RowKeys>,
+    ids: OnceLock<Arc<[Option<u32>]>>,
+}
 
 impl VaryingKeys {
     /// The keys of `input` for `shared`; computed anew, not kept, for other slots than the
     /// first caller's (the embeddings of one model share their slots).
     fn get_or_compute(&self, input: &ModelInput, shared: &SharedSlots) -> Cow<'_, RowKeys> {
-        let keys = self.0.get_or_init(|| RowKeys::of(input, shared));
+        let keys = self.0.keys.get_or_init(|| RowKeys::of(input, shared));
         if keys.slots == *shared {
             Cow::Borrowed(keys)
         } else {
             Cow::Owned(RowKeys::of(input, shared))
         }
+    }
+
+    /// The rows' numbers for the kept keys, from `number` at the first call.
+    fn ids_or_number(&self, number: impl FnOnce() -> Arc<[Option<u32>]>) -> Arc<[Option<u32>]> {
+        self.0.ids.get_or_init(number).clone()
     }
 }
 

@@ -215,6 +215,7 @@ fn padding_row_gets_no_gradient_and_pooling_is_a_masked_mean() {
         want_diagnostics: false,
         parameters_frozen: false,
         varying_keys: Default::default(),
+        varying_numbering: None,
     };
     let out: Vec<f64> = emb.forward_plain(&input).to_data().iter::<f64>().collect();
     let w: Vec<f64> = emb.multi[0].weight.val().to_data().iter::<f64>().collect();

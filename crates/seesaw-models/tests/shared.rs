@@ -705,3 +705,48 @@ fn a_served_embedding_computes_each_varying_input_once_per_layer() {
     assert_eq!(bounded_linear(), expected.0, "bounded, second call");
     assert_eq!(counts(), (2, 8), "the rows beyond the bound again, the kept ones copied");
 }
+
+/// The column embeddings of one served model number a call's rows once, by the model's
+/// numbering (`VaryingNumbering`), not each by its own: the model's numbering holds the distinct
+/// videos, each embedding's own holds none, and each embedding still computes every distinct
+/// video once per first layer and copies it afterwards, with the outputs of the model without
+/// the promise.
+#[test]
+fn the_embeddings_of_a_served_model_share_one_numbering() {
+    use seesaw_models::registry::Network;
+
+    let schema = mixed_schema();
+    let plan = mixed_plan(&schema);
+    let device = Device::flex();
+    let sizes = [4, 3];
+    let mut batch = requests(&schema, &sizes, 43);
+    same_video(&mut batch, &plan, 0, 2);
+    same_video(&mut batch, &plan, 1, 5);
+    let input = grouped(&ModelInput::from_batch(&batch, &device), &sizes);
+    let cfg = config(Architecture::CrossStitch(CrossStitchConfig { hidden: vec![8] }));
+    let model = build(&cfg, &schema, &device);
+    let expected = outputs(&model.forward(&input));
+    let Network::CrossStitch(network) = &model.network else { unreachable!() };
+    let embeddings: Vec<_> = network.columns.iter().map(|c| &c.embedding).collect();
+    assert!(embeddings.len() > 1, "one embedding per task column");
+
+    let frozen = input.clone().with_frozen_parameters();
+    for call in ["first", "second"] {
+        assert_eq!(outputs(&model.forward(&frozen)), expected, "{call} frozen call");
+        assert_eq!(model.varying_numbering.kept_inputs(), 5, "{call}: five distinct videos");
+        for (i, embedding) in embeddings.iter().enumerate() {
+            let kept = &embedding.varying_projections;
+            assert_eq!(kept.kept_inputs(), 0, "{call}: embedding {i} numbers nothing itself");
+            assert_eq!(kept.computed_rows(), 5, "{call}: embedding {i} computes each video once");
+        }
+    }
+
+    // Another model numbers other videos first; then the input the first model numbered must
+    // be numbered by the second model's numbering, not read with the first one's numbers.
+    let other = build(&cfg, &schema, &device);
+    let others = grouped(&ModelInput::from_batch(&requests(&schema, &[6], 44), &device), &[6]);
+    let others_expected = outputs(&other.forward(&others));
+    let expected = outputs(&other.forward(&input));
+    assert_eq!(outputs(&other.forward(&others.with_frozen_parameters())), others_expected);
+    assert_eq!(outputs(&other.forward(&frozen)), expected, "the second model's own numbers");
+}
