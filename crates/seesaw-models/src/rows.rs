@@ -318,7 +318,7 @@ pub struct SplitRows {
     /// Width of the plain embedding.
     pub input_dim: usize,
     /// For each column of the plain embedding, its position in [shared | varying].
-    pub inverse: Vec<i64>,
+    pub inverse: Arc<[i64]>,
     /// Where the first layers keep their split weight rows; `Some` only when the input's
     /// parameters are frozen (`crate::split_weights`).
     pub weights: Option<SplitWeightCache>,
@@ -473,7 +473,7 @@ impl SplitRows {
             parts.push(values);
         }
         let device = device.expect("an embedding has at least one column");
-        Tensor::cat(parts, 1).select(1, index_tensor(self.inverse.clone(), &device))
+        Tensor::cat(parts, 1).select(1, index_tensor(self.inverse.to_vec(), &device))
     }
 }
 
