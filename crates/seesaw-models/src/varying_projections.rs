@@ -47,8 +47,8 @@ pub const MAX_CACHED_INPUTS: usize = 1 << 16;
 /// products. One per served model: `MultiTaskModel::forward` hands its numbering to every
 /// embedding through `ModelInput::varying_numbering`, and a call numbers its rows once, for all
 /// of them (the KuaiRand cross-stitch model has six column embeddings; looking each row up six
-/// times cost an eighth of a served call, more when the lookups missed the caches). An
-/// embedding that is given none numbers with its own.
+/// times cost an eighth of a served call back to back, a sixth after a pause). An embedding
+/// that is given none numbers with its own.
 ///
 /// Behind a read-write lock: the two halves of a split request (`seesaw_serve::batcher`) look
 /// up the same inputs at the same moment on two cores, and once the inputs are numbered neither
