@@ -204,7 +204,6 @@ pub struct SideSlots<'a> {
 pub struct RowGrouping<'a> {
     pub slots: &'a SharedSlots,
     pub batch_size: usize,
-    pub n_groups: usize,
     /// The sizes of the groups, in row order, summing to `batch_size`.
     pub sizes: &'a [usize],
     /// [G]: the first row of each group; `None` for a single group (row 0).
@@ -224,8 +223,7 @@ impl<'a> RowGrouping<'a> {
         assert!(groups.iter().all(|&g| g > 0), "row groups must not be empty");
         assert_eq!(groups.iter().sum::<usize>(), batch_size, "row groups must cover the batch");
         if groups.len() <= 1 {
-            let (n_groups, starts, row_group) = (1, None, None);
-            return Self { slots, batch_size, n_groups, sizes: groups, starts, row_group };
+            return Self { slots, batch_size, sizes: groups, starts: None, row_group: None };
         }
         let mut starts = Vec::with_capacity(groups.len());
         let mut row_group = Vec::with_capacity(batch_size);
@@ -238,7 +236,6 @@ impl<'a> RowGrouping<'a> {
         Self {
             slots,
             batch_size,
-            n_groups: groups.len(),
             sizes: groups,
             starts: Some(index_tensor(starts, device)),
             row_group: Some(index_tensor(row_group, device)),
@@ -310,7 +307,6 @@ pub struct SplitRows {
     pub shared: Option<SplitPart>,
     pub varying: Option<SplitPart>,
     pub batch_size: usize,
-    pub n_groups: usize,
     /// The sizes of the groups, in row order, summing to `batch_size`.
     pub group_sizes: Vec<usize>,
     /// [B] row -> group, `None` for a single group.
@@ -329,6 +325,11 @@ pub struct SplitRows {
 }
 
 impl SplitRows {
+    /// G, the number of row groups (one for an empty batch).
+    pub fn n_groups(&self) -> usize {
+        self.group_sizes.len().max(1)
+    }
+
     /// Spreads a per-group [G, out] result to the rows: [B, out].
     fn spread(&self, y: Tensor<2>) -> Tensor<2> {
         match &self.row_group {
@@ -417,7 +418,7 @@ impl SplitRows {
     /// first layer of an `ExpertBank` computes before its activation.
     pub fn batched(&self, weight: &Param<Tensor<3>>, bias: Tensor<3>) -> Tensor<3> {
         let [n, _, out] = weight.dims();
-        let (b, g) = (self.batch_size, self.n_groups);
+        let (b, g) = (self.batch_size, self.n_groups());
         let (shared_weight, varying_weight) = self.columns().batched(weight, self.weights.as_ref());
         let shared = self.shared.as_ref().zip(shared_weight).map(|(p, w)| {
             let x = p.values.get();

@@ -203,7 +203,6 @@ impl FeatureEmbedding {
             shared,
             varying,
             batch_size: input.batch_size,
-            n_groups: grouping.n_groups,
             group_sizes: grouping.sizes.to_vec(),
             row_group: grouping.row_group.clone(),
             input_dim: self.input_dim(),
