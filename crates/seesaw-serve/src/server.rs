@@ -301,8 +301,10 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
 async fn score(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<ScoreResponse>, ApiError> {
-    score_request(&state, body).await.map(axum::Json)
+) -> Result<Response, ApiError> {
+    let answer = score_request(&state, body).await?;
+    let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    Ok((json, answer.to_json()).into_response())
 }
 
 async fn score_request(
