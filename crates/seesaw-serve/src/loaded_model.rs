@@ -118,9 +118,13 @@ impl LoadedModel {
         let shared_context = self.encode_context(&request.context, None)?;
         let mut own_context;
         let mut groups: Vec<usize> = Vec::new();
-        let mut previous: Option<EncodedParts> = None;
+        // The context of the group being built. Consecutive candidates without a context of
+        // their own join it without comparing encodings (comparing them was 4% of the HTTP
+        // thread's time at 500 candidates a request).
+        let mut group_context: Option<GroupContext> = None;
         for (i, candidate) in request.candidates.iter().enumerate() {
-            let context = if candidate.context.is_empty() {
+            let shared = candidate.context.is_empty();
+            let context = if shared {
                 &shared_context
             } else {
                 own_context =
@@ -130,14 +134,23 @@ impl LoadedModel {
                 &own_context
             };
             // A new group wherever the context differs from the previous candidate's.
-            match (groups.last_mut(), &previous) {
-                (Some(size), Some(before)) if same_parts(before, context) => *size += 1,
+            let same_group = match &group_context {
+                None => false,
+                Some(GroupContext::Shared) => shared || same_parts(&shared_context, context),
+                Some(GroupContext::Own(before)) => same_parts(before, context),
+            };
+            match groups.last_mut() {
+                Some(size) if same_group => *size += 1,
                 _ => {
                     groups.push(1);
-                    previous = Some(EncodedParts {
-                        categorical: context.categorical.clone(),
-                        dense: context.dense.clone(),
-                        multi: context.multi.clone(),
+                    group_context = Some(if shared {
+                        GroupContext::Shared
+                    } else {
+                        GroupContext::Own(EncodedParts {
+                            categorical: context.categorical.clone(),
+                            dense: context.dense.clone(),
+                            multi: context.multi.clone(),
+                        })
                     });
                 }
             }
@@ -198,6 +211,14 @@ impl LoadedModel {
         }
         Ok(parts)
     }
+}
+
+/// Whose context a row group's candidates share.
+enum GroupContext {
+    /// The request's.
+    Shared,
+    /// The encoding of the first candidate's own.
+    Own(EncodedParts),
 }
 
 /// Whether two encodings are the same (dense values compared bit for bit).

@@ -226,11 +226,22 @@ pub fn compare_served_with_eval(
         let (mut compared, mut worst) = (0, 0.0f64);
         for (user, indices) in by_user {
             for chunk in indices.chunks(200) {
+                // Candidates of a tab side by side; the first tab is the request's context and
+                // its candidates bring none of their own, the others each bring theirs: row
+                // groups of the request's context and of candidates' own, one after another.
+                let mut chunk = chunk.to_vec();
+                chunk.sort_by_key(|&i| &rows[i].2);
+                let request_tab = &rows[chunk[0]].2;
                 let candidates: Vec<Value> = chunk
                     .iter()
-                    .map(|&i| json!({"video_id": rows[i].1, "context": {"tab": rows[i].2}}))
+                    .map(|&i| match &rows[i].2 {
+                        tab if tab == request_tab => json!({"video_id": rows[i].1}),
+                        tab => json!({"video_id": rows[i].1, "context": {"tab": tab}}),
+                    })
                     .collect();
-                let body = json!({"user_id": user, "candidates": candidates}).to_string();
+                let body = json!({"user_id": user, "context": {"tab": request_tab},
+                    "candidates": candidates})
+                .to_string();
                 let response = client.post_json("/v1/score", body.into()).await.unwrap();
                 let answer: Value = serde_json::from_slice(&response.body).unwrap();
                 assert_eq!(response.status, 200, "{answer}");
