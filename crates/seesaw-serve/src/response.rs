@@ -292,8 +292,8 @@ mod tests {
         names.iter().map(|n| n.to_string()).collect()
     }
 
-    /// Three tasks and one extra score for four candidates, with ids and values that JSON must
-    /// escape or cannot hold.
+    /// Three tasks and two extra scores for four candidates, with names and ids that JSON must
+    /// escape and values it cannot hold.
     fn response(tasks: &[usize], extras: &[usize], ranked: Vec<(usize, f64)>) -> ScoreResponse {
         let task_names = names(&["is_click", "long \"view\"", "hate\\d"]);
         let extra_names = names(&["emotion", "π"]);

@@ -303,8 +303,8 @@ async fn score(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let answer = score_request(&state, body).await?;
-    let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
-    Ok((json, answer.to_json()).into_response())
+    let content_type = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    Ok((content_type, answer.to_json()).into_response())
 }
 
 async fn score_request(
