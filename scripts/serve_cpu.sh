@@ -3,7 +3,7 @@
 # them (one line). usage: scripts/serve_cpu.sh SEESAW MODEL_DIR [CLIENTS RATE SECONDS]
 #   defaults: 1 client at 100 requests/s for 10 s, the request of scripts/serve_hey.sh.
 # CPU: user + system time of the server process (/proc/PID/stat) over the run, per answered
-# request, and of its threads by name (/proc/PID/task/*): the HTTP thread (decoding, encoding
+# request, and of its threads by name (/proc/PID/task/*): the HTTP threads (decoding, encoding
 # the candidates, writing the answer) and the scoring workers; model call: the mean of
 # seesaw_model_call_duration_seconds over the run (/metrics).
 set -euo pipefail
@@ -37,6 +37,6 @@ t0, t1, h0, h1, s0, s1 = map(float, sys.argv[3].split())
 n, hz = int(sys.argv[4]), float(sys.argv[5])
 ms = lambda ticks: ticks / hz * 1e3 / n
 print(f"{sys.argv[6]} {sys.argv[7]}: {n} answered, server CPU {ms(t1 - t0):.2f} ms a request "
-      f"(HTTP thread {ms(h1 - h0):.2f}, scoring workers {ms(s1 - s0):.2f}), "
+      f"(HTTP threads {ms(h1 - h0):.2f}, scoring workers {ms(s1 - s0):.2f}), "
       f"mean model call {(as_ - bs) / (ac - bc) * 1e3:.2f} ms")
 PY
