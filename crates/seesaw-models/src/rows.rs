@@ -12,7 +12,7 @@
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use burn::module::{Param, ParamId};
+use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::kind::Basic;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -352,22 +352,15 @@ impl SplitRows {
     /// `x·W + b` for the plain embedding x, with W [in, out]: what `Linear::forward` gives,
     /// computed as shared·W[shared rows] (per group) + varying·W[varying rows].
     pub fn linear(&self, layer: &Linear) -> Tensor<2> {
+        let mut kept = Vec::new();
+        if let Some(width) = self.kept_linear_into(layer, &mut kept) {
+            let device = layer.weight.device();
+            return Tensor::from_data(TensorData::new(kept, [self.batch_size, width]), &device);
+        }
         let (shared_weight, varying_weight) =
             self.columns().linear(&layer.weight, self.weights.as_ref());
         let bias = layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>());
-        let shared = self.shared.as_ref().zip(shared_weight).map(|(p, w)| {
-            let y = p.values.get().matmul(w);
-            match &bias {
-                Some(b) => y + b.clone(),
-                None => y,
-            }
-        });
-        let varying_weight = match (&self.cached, &self.varying, varying_weight) {
-            (Some(cached), Some(part), Some(w)) => {
-                return self.kept_plus_shared(cached, part, w, layer.weight.id, shared, bias);
-            }
-            (_, _, w) => w,
-        };
+        let shared = self.shared_product(shared_weight, &bias);
         let varying =
             self.varying.as_ref().zip(varying_weight).map(|(p, w)| p.values.get().matmul(w));
         match (shared, varying) {
@@ -384,34 +377,52 @@ impl SplitRows {
         }
     }
 
-    /// `linear` through kept varying products (a frozen input): each row's kept product of
-    /// `varying_weight`, plus its group's shared product (with the bias) added as the row is
-    /// copied rather than in a pass of its own over the [B, out] result; the sum is the one the
-    /// unfused `v + s` takes, so the outputs are the same bit for bit.
-    fn kept_plus_shared(
+    /// `shared·W[shared rows] + b`, once per group: [G, out].
+    fn shared_product(
         &self,
-        cached: &CachedRows,
-        varying: &SplitPart,
-        varying_weight: Tensor<2>,
-        layer: ParamId,
-        shared: Option<Tensor<2>>,
-        bias: Option<Tensor<2>>,
-    ) -> Tensor<2> {
+        shared_weight: Option<Tensor<2>>,
+        bias: &Option<Tensor<2>>,
+    ) -> Option<Tensor<2>> {
+        self.shared.as_ref().zip(shared_weight).map(|(p, w)| {
+            let y = p.values.get().matmul(w);
+            match bias {
+                Some(b) => y + b.clone(),
+                None => y,
+            }
+        })
+    }
+
+    /// Whether `linear` reads kept varying products (a frozen input with varying slots), and so
+    /// can append its result to a buffer (`kept_linear_into`).
+    fn keeps_products(&self) -> bool {
+        self.cached.is_some() && self.varying.is_some()
+    }
+
+    /// `linear` through kept varying products, appended to `out` row after row; returns the
+    /// output width, or `None` (appending nothing) unless `keeps_products`. Each row is its kept
+    /// product plus its group's shared product (with the bias), or plus the bias alone when no
+    /// slot is shared, added as the row is copied rather than in a pass of its own over the
+    /// [B, out] result; the sums are the ones the unfused `v + s` and `v + b` take (one f32
+    /// addition an element), so the outputs are the same bit for bit.
+    fn kept_linear_into(&self, layer: &Linear, out: &mut Vec<f32>) -> Option<usize> {
+        let (Some(cached), Some(varying)) = (&self.cached, &self.varying) else { return None };
+        let (shared_weight, varying_weight) =
+            self.columns().linear(&layer.weight, self.weights.as_ref());
+        let varying_weight = varying_weight.expect("a varying part has its weight rows");
         let [_, width] = varying_weight.dims();
-        let device = varying_weight.device();
-        let shared = shared.map(to_vec);
-        let addend = shared
+        let bias = layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>());
+        let addend: Option<Vec<f32>> = match self.shared_product(shared_weight, &bias) {
+            Some(shared) => Some(to_vec(shared)),
+            // Without shared slots, every group adds the bias.
+            None => bias.map(|b| to_vec(b).repeat(self.group_sizes.len())),
+        };
+        let addend = addend
             .as_deref()
             .map(|values| PerGroupAddend { values, group_sizes: &self.group_sizes });
-        let products = cached.products(layer, width, addend, |rows| {
-            to_vec(select_rows(varying.values.get(), rows).matmul(varying_weight))
-        });
-        let y = Tensor::from_data(TensorData::new(products, [self.batch_size, width]), &device);
-        match (shared, bias) {
-            // Without shared slots the bias is still to add, as `v + b` below.
-            (None, Some(b)) => y + b,
-            _ => y,
-        }
+        let compute =
+            |rows: &[usize]| to_vec(select_rows(varying.values.get(), rows).matmul(varying_weight));
+        cached.products(layer.weight.id, width, addend, compute, out);
+        Some(width)
     }
 
     /// `x·W[i] + b[i]` for every expert i, W [n, in, out], b [n, 1, out]: [n, B, out], what the
@@ -435,9 +446,11 @@ impl SplitRows {
                 None => each_expert(p.values.get()),
                 Some(cached) => {
                     // Kept row after row, each row's n experts side by side.
-                    let products = cached.products(weight.id, n * out, None, |rows| {
+                    let mut products = Vec::new();
+                    let compute = |rows: &[usize]| {
                         to_vec(each_expert(select_rows(p.values.get(), rows)).swap_dims(0, 1))
-                    });
+                    };
+                    cached.products(weight.id, n * out, None, compute, &mut products);
                     let device = w.device();
                     Tensor::<3>::from_data(TensorData::new(products, [b, n, out]), &device)
                         .swap_dims(0, 1)
@@ -501,6 +514,44 @@ impl Rows {
             Rows::Plain(x) => layer.forward(x.clone()),
             Rows::Split(x) => x.linear(layer),
         }
+    }
+
+    /// `linear` of each (rows, layer) pair, stacked: [K, B, out] for K pairs of one batch and
+    /// one output width, the first layers of K columns (cross-stitch). Rows that read kept
+    /// products (a served model) write them straight into the stacked buffer; others are stacked
+    /// after. Either way the same values as stacking each `linear`, bit for bit. The layers read
+    /// their parameters in pair order, as K calls of `linear` would (burn initialises a
+    /// parameter when first read, so the order fixes a seed's weights).
+    pub fn linear_stacked(pairs: &[(&Rows, &Linear)]) -> Tensor<3> {
+        fn keeping(rows: &Rows) -> Option<&SplitRows> {
+            match rows {
+                Rows::Split(s) if s.keeps_products() => Some(s),
+                _ => None,
+            }
+        }
+        let all_kept: Option<Vec<&SplitRows>> = pairs.iter().map(|(r, _)| keeping(r)).collect();
+        let Some(kept) = all_kept.filter(|k| !k.is_empty()) else {
+            return Tensor::stack(
+                pairs.iter().map(|(rows, layer)| rows.linear(layer)).collect(),
+                0,
+            );
+        };
+        let batch_size = kept[0].batch_size;
+        assert!(kept.iter().all(|s| s.batch_size == batch_size), "one batch for every column");
+        let mut stacked = Vec::new();
+        let mut width = None;
+        for (rows, (_, layer)) in kept.iter().zip(pairs) {
+            let w = rows.kept_linear_into(layer, &mut stacked).expect("checked: keeps products");
+            match width {
+                // Room for the other columns at once, rather than regrowing (copying) the buffer.
+                None => stacked.reserve_exact((pairs.len() - 1) * batch_size * w),
+                Some(before) => assert_eq!(before, w, "every layer has one output width"),
+            }
+            width = Some(w);
+        }
+        let width = width.expect("at least one pair");
+        let device = pairs[0].1.weight.device();
+        Tensor::from_data(TensorData::new(stacked, [pairs.len(), batch_size, width]), &device)
     }
 
     /// The plain [B, D] rows.

@@ -259,9 +259,11 @@ pub struct PerGroupAddend<'a> {
 }
 
 impl CachedRows {
-    /// Every row's varying product for the layer `layer`, `width` floats a row, row after row,
-    /// plus `addend`'s row of the row's group: the kept products copied, the others from
-    /// `compute` (given the rows to compute, it returns their products row after row) and kept.
+    /// Appends to `out` every row's varying product for the layer `layer`, `width` floats a row,
+    /// row after row, plus `addend`'s row of the row's group: the kept products copied, the
+    /// others from `compute` (given the rows to compute, it returns their products row after
+    /// row) and kept. Appending lets several layers' products share one buffer (the columns of a
+    /// cross-stitch network, stacked without a copy).
     /// Holds the embedding's write lock while computing, so that two calls never compute the
     /// same input for the same layer at once; a call whose rows are all kept only reads.
     pub fn products(
@@ -270,7 +272,8 @@ impl CachedRows {
         width: usize,
         addend: Option<PerGroupAddend<'_>>,
         compute: impl FnOnce(&[usize]) -> Vec<f32>,
-    ) -> Vec<f32> {
+        out: &mut Vec<f32>,
+    ) {
         {
             let kept = self.projections.read();
             if let Some(products) = kept.layers.get(&layer) {
@@ -283,7 +286,7 @@ impl CachedRows {
                         let id = id.expect("checked above") as usize;
                         &products.values[id * width..][..width]
                     };
-                    return gather(self.ids.iter().map(row), width, addend);
+                    return gather(self.ids.iter().map(row), width, addend, out);
                 }
             }
         }
@@ -338,20 +341,22 @@ impl CachedRows {
             (None, Some(id)) => &products.values[*id as usize * width..][..width],
             (None, None) => unreachable!("a row beyond the bound is always computed"),
         };
-        gather(self.ids.iter().enumerate().map(row), width, addend)
+        gather(self.ids.iter().enumerate().map(row), width, addend, out)
     }
 }
 
-/// The given rows of `width` floats one after another, each plus its group's row of `addend`.
+/// Appends the given rows of `width` floats to `out`, one after another, each plus its group's
+/// row of `addend`.
 fn gather<'a>(
     rows: impl ExactSizeIterator<Item = &'a [f32]>,
     width: usize,
     addend: Option<PerGroupAddend<'_>>,
-) -> Vec<f32> {
-    let mut out = Vec::with_capacity(rows.len() * width);
+    out: &mut Vec<f32>,
+) {
+    out.reserve(rows.len() * width);
     let Some(addend) = addend else {
         rows.for_each(|row| out.extend_from_slice(row));
-        return out;
+        return;
     };
     assert_eq!(addend.group_sizes.iter().sum::<usize>(), rows.len(), "groups cover the rows");
     assert_eq!(addend.values.len(), addend.group_sizes.len() * width, "one addend row a group");
@@ -363,7 +368,6 @@ fn gather<'a>(
         let plus = &addend.values[g * width..][..width];
         out[start..].iter_mut().zip(plus).for_each(|(value, plus)| *value += plus);
     }
-    out
 }
 
 /// Each row's varying inputs as one key of `width` words (categorical ids, multi-valued ids,

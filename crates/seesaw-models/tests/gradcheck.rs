@@ -166,8 +166,9 @@ fn cross_stitch_gradients_match_finite_differences() {
     let unit = CrossStitchUnit::new(3, &device());
     let xs: Vec<Tensor<2>> = (0..3).map(|k| random(5, 4, 20 + k)).collect();
     let n = check(unit, |u| {
-        let outs = u.forward(xs.clone());
+        let outs = u.forward(Tensor::stack(xs.clone(), 0)).chunk(3, 0);
         outs.into_iter()
+            .map(|o| o.reshape([5, 4]))
             .enumerate()
             .map(|(k, o)| project(o, 30 + k as u64))
             .reduce(|a, b| a + b)

@@ -14,6 +14,8 @@ mod common;
 use std::time::Instant;
 
 use burn::tensor::Device;
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
 use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{
     Encoding, FEATURE_MAP_VERSION, FeatureMap, FeatureSchema, FeatureSource, FittedFeature,
@@ -22,12 +24,15 @@ use seesaw_data::feature_map::{
 use seesaw_data::numeric::FittedNumeric;
 use seesaw_data::spec::NumericTransform;
 use seesaw_data::vocabulary::Vocabulary;
+use seesaw_models::blocks::CrossStitchUnit;
 use seesaw_models::joined_tables::MAX_JOINED_ROWS;
 use seesaw_models::models::{
     CrossStitchConfig, MmoeConfig, PleConfig, SharedBottomConfig, SingleTaskConfig,
 };
+use seesaw_models::rows::Rows;
 use seesaw_models::{
-    Architecture, ModelConfig, ModelContext, ModelInput, ModelOutputs, MultiTaskModel, SharedSlots,
+    Architecture, ModelConfig, ModelContext, ModelInput, ModelOutputs, MultiTaskModel, Network,
+    SharedSlots,
 };
 
 use common::{Rng, cat, dense, every_architecture, max_abs_diff, multi, tiny_tasks, to_vec};
@@ -322,6 +327,50 @@ fn frozen_parameters_change_no_output() {
                 let other_got = outputs(&other.forward(&frozen));
                 assert_eq!(other_got, other_expected, "{name}: the second model's own outputs");
             }
+        }
+    }
+}
+
+/// A cross-stitch network keeps its columns stacked, [K, B, D], from the first layer on: the
+/// first layers write into one buffer (a served model's kept products straight into it), the
+/// later layers are one batched product, the units mix without stacking. That is the same
+/// arithmetic as running each column on its own and stacking before each unit, bit for bit,
+/// for plain, grouped and frozen inputs, with three units.
+#[test]
+fn cross_stitch_columns_stacked_equal_the_columns_one_by_one_bit_for_bit() {
+    let schema = mixed_schema();
+    let device = Device::flex();
+    let sizes = [5, 1, 7, 3];
+    let plain = ModelInput::from_batch(&requests(&schema, &sizes, 41), &device);
+    let cfg = config(Architecture::CrossStitch(CrossStitchConfig { hidden: vec![16, 8, 4] }));
+    let model = build(&cfg, &schema, &device);
+    let Network::CrossStitch(cs) = &model.network else { unreachable!() };
+    // The columns one by one: each stacked only for the unit's product, split right after.
+    let unit = |unit: &CrossStitchUnit, xs: Vec<Tensor<2>>| -> Vec<Tensor<2>> {
+        let (k, [b, d]) = (xs.len(), xs[0].dims());
+        let mixed = unit.alpha.val().matmul(Tensor::stack::<3>(xs, 0).reshape([k, b * d]));
+        mixed.reshape([k, b, d]).chunk(k, 0).into_iter().map(|t| t.reshape([b, d])).collect()
+    };
+    let one_by_one = |input: &ModelInput| -> Vec<Vec<f64>> {
+        let rows: Vec<Rows> = cs.columns.iter().map(|c| c.embedding.forward(input)).collect();
+        let firsts = rows.iter().zip(&cs.columns).map(|(r, c)| relu(r.linear(&c.mlp.layers[0])));
+        let mut xs = unit(&cs.units[0], firsts.collect());
+        for (l, u) in cs.units.iter().enumerate().skip(1) {
+            let layers = xs.into_iter().zip(&cs.columns);
+            xs = unit(u, layers.map(|(x, c)| relu(c.mlp.layers[l].forward(x))).collect());
+        }
+        let raw = xs.into_iter().zip(&cs.columns).map(|(x, c)| c.tower.forward(x)).collect();
+        cs.heads.apply(raw).iter().map(|t| to_vec(&t.tensor)).collect()
+    };
+    let grouped = grouped(&plain, &sizes);
+    for (what, input) in [
+        ("plain", plain.clone()),
+        ("grouped", grouped.clone()),
+        ("frozen", grouped.clone().with_frozen_parameters()),
+    ] {
+        let want = one_by_one(&input);
+        for call in ["first", "second"] {
+            assert_eq!(outputs(&model.forward(&input)), want, "{what} input, {call} call");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! networks, which the tests check.
 
 use burn::module::Module;
+use burn::nn::Linear;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -70,24 +71,20 @@ pub struct CrossStitch {
 impl TaskModel for CrossStitch {
     fn forward(&self, input: &ModelInput) -> ModelOutputs {
         // The first hidden layer of each column reads its (plain or split) embedding; the units
-        // and the later layers read plain activations.
+        // and the later layers read the columns' activations stacked, [K, B, D].
         // Every column's embedding first, then every first layer: burn initialises parameters
         // when they are first read, so this order is what fixes a seed's initial weights.
         let rows: Vec<Rows> = self.columns.iter().map(|c| c.embedding.forward(input)).collect();
-        let mut xs: Vec<Tensor<2>> = rows
-            .iter()
-            .zip(&self.columns)
-            .map(|(rows, c)| relu(rows.linear(&c.mlp.layers[0])))
-            .collect();
-        xs = self.units[0].forward(xs);
+        let firsts: Vec<(&Rows, &Linear)> =
+            rows.iter().zip(&self.columns).map(|(rows, c)| (rows, &c.mlp.layers[0])).collect();
+        let mut stacked = self.units[0].forward(relu(Rows::linear_stacked(&firsts)));
         for (l, unit) in self.units.iter().enumerate().skip(1) {
-            let hs = xs
-                .into_iter()
-                .zip(&self.columns)
-                .map(|(x, c)| relu(c.mlp.layers[l].forward(x)))
-                .collect();
-            xs = unit.forward(hs);
+            let layers: Vec<&Linear> = self.columns.iter().map(|c| &c.mlp.layers[l]).collect();
+            stacked = unit.forward(relu(linear_each(stacked, &layers)));
         }
+        let [k, b, d] = stacked.dims();
+        let xs: Vec<Tensor<2>> =
+            stacked.chunk(k, 0).into_iter().map(|x| x.reshape([b, d])).collect();
         // The shared representation: the stitched columns side by side, the last place where
         // every task's column sees the others.
         let shared = input.want_shared.then(|| Tensor::cat(xs.clone(), 1));
@@ -97,5 +94,25 @@ impl TaskModel for CrossStitch {
 
     fn shared_dim(&self) -> Option<usize> {
         Some(self.columns.iter().map(|c| c.mlp.output_dim()).sum())
+    }
+}
+
+/// Column k's layer applied to column k's activations, for stacked columns: [K, B, in] ->
+/// [K, B, out], as one batched product. Each column's product is the gemm call its own
+/// `Linear::forward` makes (same shapes, same kernel), and its bias is added after, so the
+/// values are the same bit for bit. Reads each layer's weight, then its bias, in column order,
+/// as K calls of `Linear::forward` would (see `CrossStitch::forward` on initialisation order).
+fn linear_each(stacked: Tensor<3>, layers: &[&Linear]) -> Tensor<3> {
+    let mut weights = Vec::with_capacity(layers.len());
+    let mut biases = Vec::with_capacity(layers.len());
+    for layer in layers {
+        weights.push(layer.weight.val());
+        biases.extend(layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>()));
+    }
+    let y = stacked.matmul(Tensor::stack(weights, 0));
+    match biases.len() {
+        0 => y,
+        n if n == layers.len() => y + Tensor::stack(biases, 0),
+        _ => unreachable!("a model's hidden layers all have biases or none do"),
     }
 }
