@@ -27,6 +27,7 @@ pub mod outputs;
 pub mod registry;
 pub mod row_halves;
 pub mod rows;
+pub mod shared_products;
 pub mod split_weights;
 pub mod targets;
 pub mod varying_projections;

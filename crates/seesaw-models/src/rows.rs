@@ -20,6 +20,7 @@ use seesaw_data::batch::Batch;
 use seesaw_data::feature_map::{FeatureSchema, FeatureSource};
 
 use crate::error::{Result, invalid};
+use crate::shared_products::SharedProducts;
 use crate::split_weights::{SplitColumns, SplitWeightCache};
 use crate::to_vec;
 use crate::varying_projections::{CachedRows, PerGroupAddend, select_rows};
@@ -322,6 +323,9 @@ pub struct SplitRows {
     /// varying products; `Some` only when the input's parameters are frozen and a slot varies
     /// (`crate::varying_projections`).
     pub cached: Option<CachedRows>,
+    /// Where the first layers keep their products of the shared part for single-group inputs;
+    /// `Some` only when the input's parameters are frozen (`crate::shared_products`).
+    pub shared_products: Option<SharedProducts>,
 }
 
 impl SplitRows {
@@ -403,7 +407,8 @@ impl SplitRows {
     /// product plus its group's shared product (with the bias), or plus the bias alone when no
     /// slot is shared, added as the row is copied rather than in a pass of its own over the
     /// [B, out] result; the sums are the ones the unfused `v + s` and `v + b` take (one f32
-    /// addition an element), so the outputs are the same bit for bit.
+    /// addition an element), so the outputs are the same bit for bit. A single group's shared
+    /// product comes from `shared_products` when its user and context were seen lately.
     fn kept_linear_into(&self, layer: &Linear, out: &mut Vec<f32>) -> Option<usize> {
         let (Some(cached), Some(varying)) = (&self.cached, &self.varying) else { return None };
         let (shared_weight, varying_weight) =
@@ -411,10 +416,16 @@ impl SplitRows {
         let varying_weight = varying_weight.expect("a varying part has its weight rows");
         let [_, width] = varying_weight.dims();
         let bias = layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>());
-        let addend: Option<Vec<f32>> = match self.shared_product(shared_weight, &bias) {
-            Some(shared) => Some(to_vec(shared)),
+        let product = || self.shared_product(shared_weight, &bias).map(to_vec);
+        let addend: Option<Arc<[f32]>> = match (&self.shared, &self.shared_products) {
+            (Some(part), Some(kept)) if self.group_sizes.len() == 1 => {
+                let values = to_vec(part.values.get());
+                let compute = || product().expect("a shared part has its weight rows");
+                Some(kept.get_or_compute(layer.weight.id, &values, compute))
+            }
+            (Some(_), _) => product().map(Arc::from),
             // Without shared slots, every group adds the bias.
-            None => bias.map(|b| to_vec(b).repeat(self.group_sizes.len())),
+            (None, _) => bias.map(|b| Arc::from(to_vec(b).repeat(self.group_sizes.len()))),
         };
         let addend = addend
             .as_deref()

@@ -673,6 +673,45 @@ fn same_video(batch: &mut Batch, plan: &SharedSlots, from: usize, to: usize) {
     }
 }
 
+/// A served embedding (frozen parameters) keeps the shared part's first-layer product of a
+/// single-group input (one request's user and context) and reads it for the next input with the
+/// same shared slots, with the outputs of the embedding without the promise; another user's is
+/// computed, and inputs of several groups neither read nor fill it (`shared_products.rs`).
+#[test]
+fn a_served_embedding_keeps_the_shared_products_of_single_group_inputs() {
+    use burn::nn::LinearConfig;
+    use seesaw_models::blocks::FeatureEmbedding;
+    use seesaw_models::rows::Rows;
+
+    let schema = mixed_schema();
+    let device = Device::flex();
+    let embedding = FeatureEmbedding::new(&schema, 4, &device).unwrap();
+    let layer = LinearConfig::new(embedding.input_dim(), 5).init(&device);
+    let input = |sizes: &[usize], seed| {
+        ModelInput::from_batch(&requests(&schema, sizes, seed), &device)
+            .with_row_groups(sizes.to_vec())
+    };
+    let linear = |input: &ModelInput| match embedding.forward(input) {
+        Rows::Split(rows) => to_vec(&rows.linear(&layer)),
+        Rows::Plain(_) => panic!("a grouped input with shared slots is split"),
+    };
+    let kept = &embedding.shared_products;
+    let (one, other, two_groups) = (input(&[6], 51), input(&[6], 52), input(&[3, 3], 53));
+    let want = [&one, &other, &two_groups].map(linear);
+    assert_ne!(want[0], want[1], "the two users differ");
+    assert_eq!(kept.computed(), 0, "without frozen parameters nothing is kept");
+
+    assert_eq!(linear(&one.clone().with_frozen_parameters()), want[0]);
+    assert_eq!(kept.computed(), 1);
+    // The same request again, as a new input: read, not computed.
+    assert_eq!(linear(&input(&[6], 51).with_frozen_parameters()), want[0]);
+    assert_eq!(kept.computed(), 1);
+    assert_eq!(linear(&other.clone().with_frozen_parameters()), want[1]);
+    assert_eq!(kept.computed(), 2);
+    assert_eq!(linear(&two_groups.clone().with_frozen_parameters()), want[2]);
+    assert_eq!(kept.computed(), 2, "several groups neither read nor fill it");
+}
+
 /// A served embedding (frozen parameters) embeds and multiplies each distinct varying input once
 /// per first layer and copies its kept products afterwards (`varying_projections.rs`), with the
 /// outputs of the embedding without the promise; inputs beyond its bound are computed at every

@@ -18,6 +18,7 @@ use crate::joined_tables::JoinedTables;
 use crate::rows::{
     PartValues, RowGrouping, Rows, SharedSlots, SideSlots, SplitPart, SplitRows, index_tensor,
 };
+use crate::shared_products::SharedProducts;
 use crate::split_weights::SplitWeightCache;
 use crate::varying_projections::VaryingProjections;
 
@@ -47,6 +48,10 @@ pub struct FeatureEmbedding {
     /// inputs with frozen parameters (`crate::varying_projections`).
     #[module(skip)]
     pub varying_projections: VaryingProjections,
+    /// The first layers' products of the shared slots, kept per recent shared input for
+    /// single-group inputs with frozen parameters (`crate::shared_products`).
+    #[module(skip)]
+    pub shared_products: SharedProducts,
     /// What a split call with frozen parameters derives from the embedding alone, made once.
     #[module(skip)]
     frozen_layout: FrozenLayout,
@@ -109,6 +114,7 @@ impl FeatureEmbedding {
             split_weights: SplitWeightCache::default(),
             joined: JoinedTables::default(),
             varying_projections: VaryingProjections::default(),
+            shared_products: SharedProducts::default(),
             frozen_layout: FrozenLayout::default(),
         })
     }
@@ -209,6 +215,7 @@ impl FeatureEmbedding {
             inverse: layout.inverse,
             weights: frozen.then(|| self.split_weights.clone()),
             cached,
+            shared_products: frozen.then(|| self.shared_products.clone()),
         }
     }
 
