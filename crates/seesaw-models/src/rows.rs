@@ -143,6 +143,11 @@ impl SharedSlots {
         }
     }
 
+    /// The columns of the shared multi-valued slots in a `Batch::multi` row, in slot order.
+    pub fn shared_multi_columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.multi_columns.iter().flat_map(Clone::clone)
+    }
+
     /// The columns of the varying multi-valued slots in a `Batch::multi` row, in slot order.
     pub fn varying_multi_columns(&self) -> &[usize] {
         &self.varying_multi_columns
@@ -418,10 +423,11 @@ impl SplitRows {
         let bias = layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>());
         let product = || self.shared_product(shared_weight, &bias).map(to_vec);
         let addend: Option<Arc<[f32]>> = match (&self.shared, &self.shared_products) {
-            (Some(part), Some(kept)) if self.group_sizes.len() == 1 => {
-                let values = to_vec(part.values.get());
+            // Keyed by what the input holds in the shared slots, so that a kept product needs
+            // no embedding of them (`forward_split` embeds them only when read).
+            (Some(_), Some(kept)) if self.group_sizes.len() == 1 => {
                 let compute = || product().expect("a shared part has its weight rows");
-                Some(kept.get_or_compute(layer.weight.id, &values, compute))
+                Some(kept.get_or_compute(layer.weight.id, cached.first_row_shared(), compute))
             }
             (Some(_), _) => product().map(Arc::from),
             // Without shared slots, every group adds the bias.

@@ -221,7 +221,11 @@ impl VaryingProjections {
             }
             _ => self.own_numbering.number(&keys, batch_size),
         };
-        CachedRows { projections: self.clone(), ids }
+        CachedRows {
+            projections: self.clone(),
+            ids,
+            first_row_shared: keys.first_row_shared.clone(),
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, KeptProducts> {
@@ -240,6 +244,16 @@ pub struct CachedRows {
     projections: VaryingProjections,
     /// Per row, its input's number; `None` for an input beyond the bound (computed, not kept).
     ids: Arc<[Option<u32>]>,
+    /// `RowKeys::first_row_shared`.
+    first_row_shared: Arc<[u32]>,
+}
+
+impl CachedRows {
+    /// What the first row holds in the shared slots, as words (see `RowKeys`): for an input of
+    /// one row group, a key to what its shared slots lead to (`crate::shared_products`).
+    pub fn first_row_shared(&self) -> &[u32] {
+        &self.first_row_shared
+    }
 }
 
 impl std::fmt::Debug for CachedRows {
@@ -381,6 +395,9 @@ pub struct RowKeys {
     /// Row r's key at `words[r * width..]`.
     words: Vec<u32>,
     fingerprints: Vec<u64>,
+    /// Row 0's shared slots the same way (categorical ids, multi-valued ids, dense values'
+    /// bits, in slot order); empty for an empty input.
+    first_row_shared: Arc<[u32]>,
 }
 
 impl RowKeys {
@@ -407,7 +424,21 @@ impl RowKeys {
         }
         let fingerprints =
             words.chunks(width.max(1)).take(b).map(|key| FxBuildHasher.hash_one(key)).collect();
-        Self { slots: shared.clone(), width, words, fingerprints }
+        let mut first_row_shared = Vec::new();
+        if b > 0 {
+            first_row_shared.extend(shared.categorical().iter().map(|&j| categorical[j]));
+            if let Some((multi, _)) = &multi {
+                first_row_shared.extend(shared.shared_multi_columns().map(|c| multi[c]));
+            }
+            first_row_shared.extend(shared.dense().iter().map(|&d| dense[d].to_bits()));
+        }
+        Self {
+            slots: shared.clone(),
+            width,
+            words,
+            fingerprints,
+            first_row_shared: first_row_shared.into(),
+        }
     }
 }
 

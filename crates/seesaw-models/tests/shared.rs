@@ -710,6 +710,34 @@ fn a_served_embedding_keeps_the_shared_products_of_single_group_inputs() {
     assert_eq!(kept.computed(), 2);
     assert_eq!(linear(&two_groups.clone().with_frozen_parameters()), want[2]);
     assert_eq!(kept.computed(), 2, "several groups neither read nor fill it");
+
+    // Products are kept by what the shared slots hold: a request that differs from the first
+    // in one shared slot only (a user feature, a shared dense value, the user's tags) is another
+    // input, computed, with its own outputs.
+    let base = requests(&schema, &[6], 51);
+    type Change = fn(&mut Batch, usize);
+    let changes: [(&str, Change); 3] = [
+        ("a user feature", |b, r| {
+            let c = &mut b.categorical[r * b.n_categorical + 2];
+            *c = (*c + 1) % 5;
+        }),
+        ("a shared dense value", |b, r| b.dense[r * b.n_dense] += 3.0),
+        ("the user's tags", |b, r| {
+            let tags = &mut b.multi[r * b.multi_width..][..2];
+            let other: [u32; 2] =
+                if tags.contains(&1) || tags.contains(&2) { [3, 4] } else { [1, 2] };
+            tags.copy_from_slice(&other);
+        }),
+    ];
+    for (n, (what, change)) in changes.into_iter().enumerate() {
+        let mut batch = base.clone();
+        (0..batch.size).for_each(|r| change(&mut batch, r));
+        let changed = ModelInput::from_batch(&batch, &device).with_row_groups(vec![6]);
+        let want = linear(&changed);
+        assert_ne!(want, linear(&one), "{what}: the change moves the outputs");
+        assert_eq!(linear(&changed.with_frozen_parameters()), want, "{what}");
+        assert_eq!(kept.computed(), 3 + n as u64, "{what}: computed, not read");
+    }
 }
 
 /// A served embedding (frozen parameters) embeds and multiplies each distinct varying input once

@@ -187,14 +187,28 @@ impl FeatureEmbedding {
         } else {
             (self.layout(&device), None)
         };
-        let shared = layout.shared_columns.map(|columns| SplitPart {
-            values: PartValues::now(self.embed_side(input, slots.shared_side(), Some(grouping))),
-            columns,
+        let shared = layout.shared_columns.map(|columns| {
+            let values = match &copy {
+                // A served request (one group): its first layers key their kept shared products
+                // by the input (`crate::shared_products`), so the shared slots are embedded only
+                // when a product is not kept.
+                Some(embedding) if grouping.sizes.len() == 1 => {
+                    let (embedding, input) = (embedding.clone(), input.clone());
+                    PartValues::later(move || {
+                        let (slots, sizes) = (&embedding.shared, [input.batch_size]);
+                        let device = input.categorical.device();
+                        let grouping = RowGrouping::new(slots, &sizes, input.batch_size, &device);
+                        embedding.embed_side(&input, slots.shared_side(), Some(&grouping))
+                    })
+                }
+                _ => PartValues::now(self.embed_side(input, slots.shared_side(), Some(grouping))),
+            };
+            SplitPart { values, columns }
         });
         let cached = (frozen && layout.varying_columns.is_some())
             .then(|| self.varying_projections.rows_of(input, slots));
         let varying = layout.varying_columns.map(|columns| {
-            let values = match copy {
+            let values = match copy.clone() {
                 Some(embedding) => {
                     let input = input.clone();
                     PartValues::later(move || {
