@@ -5,6 +5,7 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -76,13 +77,10 @@ impl TaskModel for CrossStitch {
         let rows: Vec<Rows> = self.columns.iter().map(|c| c.embedding.forward(input)).collect();
         let firsts: Vec<(&Rows, &Linear)> =
             rows.iter().zip(&self.columns).map(|(rows, c)| (rows, &c.mlp.layers[0])).collect();
-        let in_one_pass = input.parameters_frozen;
-        let mut stacked =
-            self.units[0].forward_rectified(Rows::linear_stacked(&firsts), None, in_one_pass);
+        let mut stacked = self.units[0].forward(relu(Rows::linear_stacked(&firsts)));
         for (l, unit) in self.units.iter().enumerate().skip(1) {
             let layers: Vec<&Linear> = self.columns.iter().map(|c| &c.mlp.layers[l]).collect();
-            let (products, biases) = products_each(stacked, &layers);
-            stacked = unit.forward_rectified(products, biases, in_one_pass);
+            stacked = unit.forward(relu(linear_each(stacked, &layers)));
         }
         let [k, b, d] = stacked.dims();
         let xs: Vec<Tensor<2>> =
@@ -99,24 +97,22 @@ impl TaskModel for CrossStitch {
     }
 }
 
-/// Column k's layer's weights applied to column k's activations, for stacked columns: [K, B,
-/// in] -> [K, B, out], as one batched product, with the layers' biases stacked [K, 1, out] for
-/// the caller to add (`CrossStitchUnit::forward_rectified` adds them in its pass). Each column's
-/// product is the gemm call its own `Linear::forward` makes (same shapes, same kernel), and the
-/// bias is added after, as there, so the values are the same bit for bit. Reads each layer's
-/// weight, then its bias, in column order, as K calls of `Linear::forward` would (see
-/// `CrossStitch::forward` on initialisation order).
-fn products_each(stacked: Tensor<3>, layers: &[&Linear]) -> (Tensor<3>, Option<Tensor<3>>) {
+/// Column k's layer applied to column k's activations, for stacked columns: [K, B, in] ->
+/// [K, B, out], as one batched product. Each column's product is the gemm call its own
+/// `Linear::forward` makes (same shapes, same kernel), and its bias is added after, so the
+/// values are the same bit for bit. Reads each layer's weight, then its bias, in column order,
+/// as K calls of `Linear::forward` would (see `CrossStitch::forward` on initialisation order).
+fn linear_each(stacked: Tensor<3>, layers: &[&Linear]) -> Tensor<3> {
     let mut weights = Vec::with_capacity(layers.len());
     let mut biases = Vec::with_capacity(layers.len());
     for layer in layers {
         weights.push(layer.weight.val());
         biases.extend(layer.bias.as_ref().map(|b| b.val().unsqueeze::<2>()));
     }
-    let products = stacked.matmul(Tensor::stack(weights, 0));
+    let y = stacked.matmul(Tensor::stack(weights, 0));
     match biases.len() {
-        0 => (products, None),
-        n if n == layers.len() => (products, Some(Tensor::stack(biases, 0))),
+        0 => y,
+        n if n == layers.len() => y + Tensor::stack(biases, 0),
         _ => unreachable!("a model's hidden layers all have biases or none do"),
     }
 }
