@@ -168,7 +168,8 @@ impl FeatureEmbedding {
     /// of each group ([G, D_s]), the others for every row ([B, D_v]), each with the columns of
     /// `forward`'s output it holds. Within a group, rows other than the first are not read for
     /// the shared slots. With frozen parameters the varying part is embedded only when a first
-    /// layer reads it for rows whose products it has not kept (`crate::varying_projections`).
+    /// layer reads it for rows whose products it has not kept (`crate::varying_projections`),
+    /// and so is the shared part of a single group (`crate::shared_products`).
     fn forward_split(&self, input: &ModelInput, grouping: &RowGrouping<'_>) -> SplitRows {
         let slots = grouping.slots;
         // `forward` groups rows by this embedding's own slots, which the lazy varying part below
