@@ -37,7 +37,7 @@ use burn::tensor::{Int, Tensor};
 use rustc_hash::FxBuildHasher;
 
 use crate::input::ModelInput;
-use crate::rows::{SharedSlots, index_tensor};
+use crate::rows::{SharedSlots, SideSlots, index_tensor};
 
 /// Distinct varying inputs numbered (and so kept) per model; further ones are computed at every
 /// call.
@@ -404,7 +404,6 @@ impl RowKeys {
     fn of(input: &ModelInput, shared: &SharedSlots) -> Self {
         let b = input.batch_size;
         let varying = shared.varying_side();
-        let (cat_slots, dense_slots) = (varying.categorical, varying.dense);
         let multi_columns = shared.varying_multi_columns();
         let [_, n_cat] = input.categorical.dims();
         let categorical = int_rows(&input.categorical);
@@ -413,24 +412,27 @@ impl RowKeys {
             Some(d) => (d.to_data().iter::<f32>().collect::<Vec<_>>(), d.dims()[1]),
             None => (Vec::new(), 0),
         };
-        let width = cat_slots.len() + multi_columns.len() + dense_slots.len();
+        // Row r's words for one side's slots, appended to `out`: categorical ids, the
+        // multi-valued ids in `multi_columns` of a `Batch::multi` row, dense values' bits.
+        let push_row =
+            |r: usize, side: SideSlots<'_>, multi_columns: &[usize], out: &mut Vec<u32>| {
+                out.extend(side.categorical.iter().map(|&j| categorical[r * n_cat + j]));
+                if let Some((multi, multi_width)) = &multi {
+                    out.extend(multi_columns.iter().map(|&c| multi[r * multi_width + c]));
+                }
+                out.extend(side.dense.iter().map(|&d| dense[r * n_dense + d].to_bits()));
+            };
+        let width = varying.categorical.len() + multi_columns.len() + varying.dense.len();
         let mut words = Vec::with_capacity(b * width);
         for r in 0..b {
-            words.extend(cat_slots.iter().map(|&j| categorical[r * n_cat + j]));
-            if let Some((multi, multi_width)) = &multi {
-                words.extend(multi_columns.iter().map(|&c| multi[r * multi_width + c]));
-            }
-            words.extend(dense_slots.iter().map(|&d| dense[r * n_dense + d].to_bits()));
+            push_row(r, varying, multi_columns, &mut words);
         }
         let fingerprints =
             words.chunks(width.max(1)).take(b).map(|key| FxBuildHasher.hash_one(key)).collect();
         let mut first_row_shared = Vec::new();
         if b > 0 {
-            first_row_shared.extend(shared.categorical().iter().map(|&j| categorical[j]));
-            if let Some((multi, _)) = &multi {
-                first_row_shared.extend(shared.shared_multi_columns().map(|c| multi[c]));
-            }
-            first_row_shared.extend(shared.dense().iter().map(|&d| dense[d].to_bits()));
+            let shared_multi: Vec<usize> = shared.shared_multi_columns().collect();
+            push_row(0, shared.shared_side(), &shared_multi, &mut first_row_shared);
         }
         Self {
             slots: shared.clone(),
