@@ -61,6 +61,17 @@ impl EntityTable {
         self
     }
 
+    /// Asks the CPU to bring row `row`'s slots into the cache, for a caller that will read many
+    /// rows in an order it already knows (a served request's candidates): issued for every row
+    /// first, the memory reads overlap instead of each copy waiting for its own. Only a hint:
+    /// nothing is read, and a row out of range is ignored.
+    pub fn prefetch_row(&self, row: u32) {
+        let row = row as usize;
+        prefetch(self.categorical.get(row * self.n_categorical..));
+        prefetch(self.dense.get(row * self.n_dense..));
+        prefetch(self.multi.get(row * self.multi_width..));
+    }
+
     /// The row for an id; ids the table lacks get the default row.
     pub fn row_of(&self, key: &str) -> u32 {
         self.keys.get(key).unwrap_or(self.default_row())
@@ -84,4 +95,18 @@ impl EntityTable {
         let start = row as usize * self.multi_width;
         &self.multi[start..start + self.multi_width]
     }
+}
+
+/// A prefetch of the cache line that holds `values[0]`.
+#[inline(always)]
+fn prefetch<T>(values: Option<&[T]>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(first) = values.and_then(<[T]>::first) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch only hints at an address (here a valid one); it reads nothing and
+        // cannot fault, and SSE, which it needs, is part of every x86-64 CPU.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(first).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
 }

@@ -18,7 +18,7 @@ use seesaw_models::model_dir::{self, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
 
 use crate::error::{ApiError, ServeError};
 use crate::request::{Context, ScoreRequest};
-use crate::video_index::VideoIndex;
+use crate::video_index::{VideoIndex, VideoRows};
 
 /// Where a model comes from: its directory, and side tables that replace the ones recorded in
 /// its manifest (the same overrides apply to every reload).
@@ -122,7 +122,19 @@ impl LoadedModel {
         // their own join it without comparing encodings (comparing them was 4% of the HTTP
         // thread's time at 500 candidates a request).
         let mut group_context: Option<GroupContext> = None;
-        for (i, candidate) in request.candidates.iter().enumerate() {
+        // Every candidate's rows first, with their video table rows prefetched, then the copies:
+        // between requests the scoring workers sweep the caches, and a loop that looked a row
+        // up and copied it at once waited on memory for each candidate in turn.
+        let videos: Vec<VideoRows> = request
+            .candidates
+            .iter()
+            .map(|candidate| {
+                let video = self.video_index.rows_of(&candidate.video_id.0);
+                self.tables.videos.prefetch_row(video.row);
+                video
+            })
+            .collect();
+        for ((i, candidate), video) in request.candidates.iter().enumerate().zip(videos) {
             let shared = candidate.context.is_empty();
             let context = if shared {
                 &shared_context
@@ -154,7 +166,6 @@ impl LoadedModel {
                     });
                 }
             }
-            let video = self.video_index.rows_of(&candidate.video_id.0);
             builder.push(RowInputs {
                 user_id,
                 video_id: video.id,
