@@ -28,6 +28,10 @@ fn main() {
     }
     let body = std::fs::read(&args[1]).expect("reading the request body");
     let calls: usize = args[2].parse().expect("CALLS is a number");
+    if calls == 0 {
+        eprintln!("CALLS must be at least 1: the medians are over the timed calls");
+        std::process::exit(2);
+    }
     let sweep_mb: usize = args.get(3).map_or(0, |a| a.parse().expect("SWEEP_MB is a number"));
     let device = Default::default();
     let source = ModelSource { dir: args[0].clone().into(), ..Default::default() };
