@@ -24,7 +24,9 @@ use seesaw_data::training_data::{TrainingData, UntilError};
 use seesaw_models::{ModelConfig, ModelContext, ModelInput, ModelTargets, MultiTaskModel};
 
 use crate::checkpoint::{Checkpoint, CheckpointState, error as checkpoint_error};
+use crate::collective::{Collective, SingleProcess};
 use crate::config::{EmbeddingUpdates, OptimizerKind, TrainConfig};
+use crate::data_parallel::{broadcast_from_root, rank_rows, sum_gradients, task_shares};
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, evaluate, score};
 use crate::history::{EpochRecord, append_jsonl};
@@ -100,11 +102,40 @@ pub fn train_step(
     step_seed: u64,
     device: &Device,
 ) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
+    train_step_on_ranks(trainable, optimizer, batch, step, lr, step_seed, device, &SingleProcess)
+}
+
+/// [`train_step`] with the global batch `batch` spread over the ranks of `collective`: each rank
+/// takes its slice of the rows (`data_parallel::rank_rows`), and the summed gradient is that of
+/// the whole batch's loss, so every rank takes the step one process would take on `batch`. The
+/// losses returned are the global batch's on every rank. Weightings that want task gradients
+/// run on one rank only (`train` refuses them on several).
+#[allow(clippy::too_many_arguments)]
+pub fn train_step_on_ranks(
+    trainable: Trainable,
+    optimizer: &mut ModuleOptimizer,
+    batch: &Batch,
+    step: usize,
+    lr: f64,
+    step_seed: u64,
+    device: &Device,
+    collective: &dyn Collective,
+) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
+    let ranks = collective.size();
+    let local_rows;
+    let (batch, shares) = if ranks == 1 {
+        (batch, None)
+    } else {
+        let rows = rank_rows(batch.size, collective.rank(), ranks);
+        let shares = task_shares(batch, &rows);
+        local_rows = batch.slice_rows(rows);
+        (&local_rows, Some(shares))
+    };
     let mut trainable = trainable;
     let input = ModelInput::from_batch(batch, device);
     let targets = ModelTargets::from_batch(batch, device).at_step(step);
     let mut surgery = None;
-    if trainable.weighting.wants_task_gradients() {
+    if ranks == 1 && trainable.weighting.wants_task_gradients() {
         let gradients = shared_task_gradients(&trainable.model, &input, &targets);
         trainable.weighting.observe_task_gradients(&gradients);
         surgery = trainable
@@ -113,8 +144,8 @@ pub fn train_step(
             .map(|shared| (gradients, shared));
     }
     let outputs = trainable.model.forward(&input);
-    let terms = trainable.model.loss(&outputs, &targets);
-    let values = StepLosses {
+    let mut terms = trainable.model.loss(&outputs, &targets);
+    let mut values = StepLosses {
         tasks: terms
             .tasks
             .iter()
@@ -126,14 +157,16 @@ pub fn train_step(
             .map(|(name, l)| (name.clone(), l.clone().into_scalar::<f32>() as f64))
             .collect(),
     };
-    // A task's NaN means "no label in this batch"; an infinite task loss, or an auxiliary term
-    // that is not finite, means the run diverged.
-    let tasks = &trainable.model.tasks;
-    if let Some(k) = values.tasks.iter().position(|v| v.is_infinite()) {
-        return Err(NonFiniteLoss { term: tasks[k].name.clone() });
+    if ranks == 1 {
+        check_finite(&values, &trainable.model.tasks)?;
     }
-    if let Some((name, _)) = values.auxiliary.iter().find(|(_, v)| !v.is_finite()) {
-        return Err(NonFiniteLoss { term: name.clone() });
+    if let Some(shares) = &shares {
+        // Rank r's task loss weighed by N × its share of the task's labels, and the total by 1/N:
+        // summed over the ranks, the task terms are the global batch's means and a weighting's
+        // own terms (uncertainty's log σ) count once.
+        for (loss, share) in terms.tasks.iter_mut().zip(shares) {
+            *loss = loss.take().map(|l| l * (ranks as f32 * share.unwrap_or(0.0)));
+        }
     }
     let has_auxiliary = !terms.auxiliary.is_empty();
     let total = trainable.weighting.combine(&terms.tasks);
@@ -141,8 +174,23 @@ pub fn train_step(
         Some(t) => Some(t + term),
         None => Some(term),
     });
-    let Some(total) = total else { return Ok((trainable, None)) };
-    let mut grads = GradientsParams::from_grads(total.backward(), &trainable);
+    let mut grads = match total {
+        Some(total) if ranks == 1 => GradientsParams::from_grads(total.backward(), &trainable),
+        Some(total) => GradientsParams::from_grads((total / ranks as f32).backward(), &trainable),
+        None if ranks == 1 => return Ok((trainable, None)),
+        // Still in the sum, which every rank must join.
+        None => GradientsParams::new(),
+    };
+    if let Some(shares) = &shares {
+        let mut global = weighted_losses(&values, shares, ranks);
+        let summed = sum_gradients(&trainable, grads, &mut global, collective);
+        values = global_losses(values, shares, &global);
+        check_finite(&values, &trainable.model.tasks)?;
+        match summed {
+            Some(summed) => grads = summed,
+            None => return Ok((trainable, None)),
+        }
+    }
     if let Some((layout, mut shared)) = surgery {
         // The weighting set the task losses' gradient on the shared parameters; the model's
         // auxiliary terms add theirs, as they do to the plain gradient.
@@ -156,6 +204,48 @@ pub fn train_step(
         layout.replace(&trainable.model, &shared, &mut grads);
     }
     Ok((optimizer.step(lr, trainable, grads), Some(values)))
+}
+
+/// A task's NaN means "no label in this batch"; an infinite task loss, or an auxiliary term
+/// that is not finite, means the run diverged.
+fn check_finite(values: &StepLosses, tasks: &[TaskInfo]) -> std::result::Result<(), NonFiniteLoss> {
+    if let Some(k) = values.tasks.iter().position(|v| v.is_infinite()) {
+        return Err(NonFiniteLoss { term: tasks[k].name.clone() });
+    }
+    if let Some((name, _)) = values.auxiliary.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(NonFiniteLoss { term: name.clone() });
+    }
+    Ok(())
+}
+
+/// This rank's part of the global batch's losses, to be summed over the ranks: each task's mean
+/// weighed by its share of the labels, each auxiliary term by 1/N.
+fn weighted_losses(values: &StepLosses, shares: &[Option<f32>], ranks: usize) -> Vec<f32> {
+    let tasks = values.tasks.iter().zip(shares).map(|(&loss, share)| match share {
+        Some(share) if *share > 0.0 => (loss * *share as f64) as f32,
+        _ => 0.0,
+    });
+    let auxiliary = values.auxiliary.iter().map(|(_, loss)| (*loss / ranks as f64) as f32);
+    tasks.chain(auxiliary).collect()
+}
+
+/// The global batch's losses from their sum over the ranks (NaN for a task the batch has no
+/// label of).
+fn global_losses(local: StepLosses, shares: &[Option<f32>], summed: &[f32]) -> StepLosses {
+    let n = local.tasks.len();
+    StepLosses {
+        tasks: shares
+            .iter()
+            .zip(summed)
+            .map(|(share, &sum)| share.map_or(f64::NAN, |_| sum as f64))
+            .collect(),
+        auxiliary: local
+            .auxiliary
+            .into_iter()
+            .zip(&summed[n..])
+            .map(|((name, _), &sum)| (name, sum as f64))
+            .collect(),
+    }
 }
 
 /// A loss term that is infinite (or an auxiliary term that is NaN): the run diverged.
@@ -175,7 +265,31 @@ pub fn train(
     resume: bool,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome> {
+    train_on_ranks(config, model_config, data, run_dir, resume, observer, &SingleProcess)
+}
+
+/// [`train`] as one rank of `collective`: every rank reads the same batches and trains on its
+/// slice of each (`train_step_on_ranks`), so the run makes the model one process makes with the
+/// same batch size; only rank 0 writes `metrics.jsonl` and `checkpoint/`. Every rank reads the
+/// checkpoint on resume, so `run_dir` must be a path every rank sees.
+pub fn train_on_ranks(
+    config: &TrainConfig,
+    model_config: &ModelConfig,
+    data: &dyn TrainingData,
+    run_dir: Option<&Path>,
+    resume: bool,
+    observer: &mut dyn TrainObserver,
+    collective: &dyn Collective,
+) -> Result<TrainOutcome> {
     config.validate()?;
+    let writes = collective.is_root();
+    // Rank 0 draws its initial weights before any other rank starts drawing: ranks that are
+    // threads of one process share the random generator, and rank 0's draw must be the one a
+    // single process makes (the others' are replaced by it below).
+    let mut turn = [0.0];
+    if !writes {
+        collective.sum_f32(&mut turn);
+    }
     let tasks: Vec<TaskInfo> = data.feature_map().tasks.clone();
     let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     let infer_device = Device::flex();
@@ -183,7 +297,7 @@ pub fn train(
     train_device.seed(config.seed);
     let context = ModelContext::from_feature_map(model_config, data.feature_map());
 
-    if let Some(dir) = run_dir {
+    if let Some(dir) = run_dir.filter(|_| writes) {
         // What a killed run left half-written here (its checkpoint directory clears its own).
         seesaw_data::atomic::remove_stale_temp_files(dir)?;
     }
@@ -220,7 +334,9 @@ pub fn train(
                         .into(),
                 });
             }
-            checkpoint.remove_unreferenced(loaded.files.as_ref())?;
+            if writes {
+                checkpoint.remove_unreferenced(loaded.files.as_ref())?;
+            }
             let context = context.clone().with_fitted(loaded.fitted.clone());
             let model = MultiTaskModel::new(model_config, &context, &train_device)?;
             trainable =
@@ -237,7 +353,7 @@ pub fn train(
             state.train = config.clone();
         }
         _ => {
-            if let Some(checkpoint) = &checkpoint {
+            if let Some(checkpoint) = checkpoint.as_ref().filter(|_| writes) {
                 checkpoint.clear()?;
             }
             let mut train_batches =
@@ -259,12 +375,24 @@ pub fn train(
                 Trainable { model, weighting: config.weighting.build(&task_names, &train_device) };
         }
     }
+    if writes && collective.size() > 1 {
+        collective.sum_f32(&mut turn);
+    }
+    // Every rank starts from rank 0's weights, whatever its random generator drew.
+    trainable = broadcast_from_root(trainable, collective);
+    if collective.size() > 1 && trainable.weighting.wants_task_gradients() {
+        return Err(TrainError::Config(
+            "the task weighting's rule needs each task's gradient (PCGrad, GradNorm), which \
+             data-parallel training does not gather yet; train it in one process"
+                .into(),
+        ));
+    }
     // Built once the parameters exist: lazy embedding updates group the tables by their ids.
     let mut optimizer = build_optimizer(config, &trainable);
     if let (Some(file), Some(checkpoint)) = (&optimizer_file, &checkpoint) {
         optimizer = checkpoint.load_optimizer(optimizer, file)?;
     }
-    if let Some(dir) = run_dir {
+    if let Some(dir) = run_dir.filter(|_| writes) {
         // One line per epoch of this run: drop lines of an earlier run in the same directory,
         // or of epochs written after the checkpoint being resumed from.
         write_jsonl(&dir.join(METRICS_FILE), &state.history)?;
@@ -313,9 +441,17 @@ pub fn train(
                 total_steps,
             );
             let seed = step_seed(config.seed, global_step);
-            let (stepped, losses) =
-                train_step(trainable, &mut optimizer, &batch, global_step, lr, seed, &train_device)
-                    .map_err(|e| TrainError::Diverged { task: e.term, epoch, step })?;
+            let (stepped, losses) = train_step_on_ranks(
+                trainable,
+                &mut optimizer,
+                &batch,
+                global_step,
+                lr,
+                seed,
+                &train_device,
+                collective,
+            )
+            .map_err(|e| TrainError::Diverged { task: e.term, epoch, step })?;
             trainable = stepped;
             // Counted whether or not the batch had a label, so that the step number (and the
             // learning rate and seed that depend on it) after a resume, which starts from
@@ -397,10 +533,10 @@ pub fn train(
         }
         state.history.push(record.clone());
         state.epochs_done = epoch + 1;
-        if let Some(dir) = run_dir {
+        if let Some(dir) = run_dir.filter(|_| writes) {
             append_jsonl(&dir.join(METRICS_FILE), &record)?;
         }
-        if let Some(checkpoint) = &checkpoint {
+        if let Some(checkpoint) = checkpoint.as_ref().filter(|_| writes) {
             let best = improved.then_some(best_model.as_ref()).flatten();
             checkpoint.save(&mut state, &trainable, &optimizer, best)?;
         }

@@ -24,11 +24,15 @@ use seesaw_models::{
     RegressionHead, TaskOutput,
 };
 use seesaw_sim::{Platform, SimConfig, SimFiles, write_kuairand};
+use seesaw_train::collective::InProcessRanks;
 use seesaw_train::config::{EarlyStopping, EmbeddingUpdates, MonitorTerm};
+use seesaw_train::data_parallel::{parameter_hash, parameter_values};
 use seesaw_train::evaluate::{Evaluation, predict, score};
 use seesaw_train::trainer::{self, METRICS_FILE, NoObserver};
 use seesaw_train::weighting::TaskWeighting;
-use seesaw_train::{EpochRecord, TrainConfig, TrainObserver, TrainOutcome, evaluate, train};
+use seesaw_train::{
+    EpochRecord, TrainConfig, TrainObserver, TrainOutcome, evaluate, train, train_on_ranks,
+};
 
 const TASKS: [&str; 3] = ["click", "like", "watch_ratio"];
 
@@ -727,4 +731,56 @@ fn a_resume_may_change_the_gradient_cosine_batches() {
     assert_eq!(valid_predictions(&resumed.model), valid_predictions(&straight.model));
     assert!(!resumed.history[0].gradient_cosines.is_empty());
     assert!(resumed.history[1].gradient_cosines.is_empty());
+}
+
+/// The models of two ranks with half a batch each, trained as threads of this process.
+fn two_rank_models(config: &TrainConfig) -> Vec<MultiTaskModel> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = InProcessRanks::group(2)
+            .into_iter()
+            .map(|rank| {
+                scope.spawn(move || {
+                    let data = data();
+                    train_on_ranks(
+                        config,
+                        &model_config(),
+                        data,
+                        None,
+                        false,
+                        &mut NoObserver,
+                        &rank,
+                    )
+                    .unwrap()
+                    .model
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The ranks' weights stay bit-identical: every rank steps with the same summed gradient.
+#[test]
+fn two_ranks_keep_bit_identical_weights() {
+    let _serial = serial();
+    let config = TrainConfig { max_steps_per_epoch: Some(20), ..train_config(1) };
+    let models = two_rank_models(&config);
+    assert_eq!(parameter_hash(&models[0]), parameter_hash(&models[1]), "the ranks' weights differ");
+    // The hash tells trained models apart.
+    assert_ne!(parameter_hash(&models[0]), parameter_hash(&run(&config).model.valid()));
+}
+
+/// Two ranks with half a batch each should take the steps one process takes with the whole
+/// batch. They do not yet: the models differ already after 0 steps, so rank 0's initial weights
+/// (drawn on its thread) are not the single process's; not yet explained.
+#[test]
+#[ignore = "open: the threads' initial weights differ from one process's (issue 32's note)"]
+fn two_ranks_with_half_batches_train_the_model_one_process_trains() {
+    let _serial = serial();
+    let config = TrainConfig { max_steps_per_epoch: Some(20), ..train_config(1) };
+    let reference = parameter_values(&run(&config).model);
+    let ranks = parameter_values(&two_rank_models(&config)[0]);
+    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = reference.iter().zip(&ranks).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst / scale <= 1e-5, "two ranks differ from one process by {worst} (scale {scale})");
 }

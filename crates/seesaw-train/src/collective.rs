@@ -1,0 +1,122 @@
+//! What data-parallel training asks of the engine that joins its processes: how many ranks there
+//! are, which one this is, and an element-wise sum across all of them. One process is the case of
+//! one rank ([`SingleProcess`]); MPI is one implementation (behind the `distributed` feature),
+//! [`InProcessRanks`] another, for tests that run several ranks as threads of one process.
+//!
+//! A sum is all the trainer needs: gradients are averaged with it, and rank 0's initial weights
+//! reach every rank as a sum in which the other ranks add zeros (exact: x + 0 = x).
+
+use std::sync::{Arc, Barrier, Mutex};
+
+pub trait Collective: Sync {
+    /// This process's rank, in 0..size.
+    fn rank(&self) -> usize;
+    fn size(&self) -> usize;
+    /// Replaces `values` by their element-wise sum over every rank; every rank calls it with a
+    /// buffer of the same length, and every rank gets the same sum back.
+    fn sum_f32(&self, values: &mut [f32]);
+
+    /// Rank 0 writes the run's files (metrics, checkpoints, the model).
+    fn is_root(&self) -> bool {
+        self.rank() == 0
+    }
+}
+
+/// Training in one process: the sum over one rank is the value itself.
+pub struct SingleProcess;
+
+impl Collective for SingleProcess {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn sum_f32(&self, _values: &mut [f32]) {}
+}
+
+/// Ranks as threads of one process, each holding one [`InProcessRanks`] of the same group: the
+/// data-parallel arithmetic tested without an MPI installation.
+pub struct InProcessRanks {
+    rank: usize,
+    shared: Arc<SharedSum>,
+}
+
+struct SharedSum {
+    size: usize,
+    sum: Mutex<Vec<f32>>,
+    arrived: Barrier,
+    read: Barrier,
+}
+
+impl InProcessRanks {
+    /// One handle per rank, to be moved into `size` threads.
+    pub fn group(size: usize) -> Vec<InProcessRanks> {
+        assert!(size > 0, "a group has at least one rank");
+        let shared = Arc::new(SharedSum {
+            size,
+            sum: Mutex::new(Vec::new()),
+            arrived: Barrier::new(size),
+            read: Barrier::new(size),
+        });
+        (0..size).map(|rank| InProcessRanks { rank, shared: shared.clone() }).collect()
+    }
+}
+
+impl Collective for InProcessRanks {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.shared.size
+    }
+    fn sum_f32(&self, values: &mut [f32]) {
+        let shared = &self.shared;
+        // Added in rank order, as a reduction that does not depend on which thread came first.
+        for turn in 0..shared.size {
+            if turn == self.rank {
+                let mut sum = shared.sum.lock().expect("no rank panicked holding the sum");
+                if turn == 0 {
+                    sum.clear();
+                    sum.extend_from_slice(values);
+                } else {
+                    assert_eq!(sum.len(), values.len(), "ranks summed buffers of other lengths");
+                    sum.iter_mut().zip(values.iter()).for_each(|(s, v)| *s += v);
+                }
+            }
+            shared.arrived.wait();
+        }
+        values.copy_from_slice(&shared.sum.lock().expect("no rank panicked holding the sum"));
+        // Nobody starts the next sum before every rank has read this one.
+        shared.read.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rank_gets_the_sum_of_all_ranks() {
+        let handles: Vec<_> = InProcessRanks::group(3)
+            .into_iter()
+            .map(|ranks| {
+                std::thread::spawn(move || {
+                    let mut sums = Vec::new();
+                    for round in 0..4 {
+                        let mut v = vec![ranks.rank() as f32 + round as f32, 1.0];
+                        ranks.sum_f32(&mut v);
+                        sums.push(v);
+                    }
+                    sums
+                })
+            })
+            .collect();
+        for handle in handles {
+            let sums = handle.join().unwrap();
+            for (round, v) in sums.iter().enumerate() {
+                assert_eq!(v, &vec![3.0 + 3.0 * round as f32, 3.0]);
+            }
+        }
+    }
+}
