@@ -107,8 +107,9 @@ pub fn train_step(
 
 /// [`train_step`] with the global batch `batch` spread over the ranks of `collective`: each rank
 /// takes its slice of the rows (`data_parallel::rank_rows`), and the summed gradient is that of
-/// the whole batch's loss, so every rank takes the step one process would take on `batch`. The
-/// losses returned are the global batch's on every rank. Weightings that want task gradients
+/// the whole batch's loss, meant as the step one process would take on `batch` (not reached
+/// yet: see the ignored test `two_ranks_with_half_batches_train_the_model_one_process_trains`).
+/// The losses returned are the global batch's on every rank. Weightings that want task gradients
 /// run on one rank only (`train` refuses them on several).
 #[allow(clippy::too_many_arguments)]
 pub fn train_step_on_ranks(
@@ -269,8 +270,8 @@ pub fn train(
 }
 
 /// [`train`] as one rank of `collective`: every rank reads the same batches and trains on its
-/// slice of each (`train_step_on_ranks`), so the run makes the model one process makes with the
-/// same batch size; only rank 0 writes `metrics.jsonl` and `checkpoint/`. Every rank reads the
+/// slice of each (`train_step_on_ranks`), meant to make the model one process makes with the
+/// same batch size (not yet: the ranks agree with each other, not with one process); only rank 0 writes `metrics.jsonl` and `checkpoint/`. Every rank reads the
 /// checkpoint on resume, so `run_dir` must be a path every rank sees.
 pub fn train_on_ranks(
     config: &TrainConfig,
