@@ -82,6 +82,24 @@ pub fn broadcast_from_root<M: Module>(module: M, collective: &dyn Collective) ->
     module.map(&mut SetParameters { values: &buffer, offset: 0 })
 }
 
+/// Draws every parameter's initial value now, in visit order. burn initialises a parameter
+/// lazily, on its first access, from the backend's one process-wide random generator, so the
+/// values drawn depend on the order of first access: the forward pass's in one process, the
+/// visit order in a broadcast. Materialising them right after the model is built makes the draw
+/// the same on every path (one process, rank 0 of several, a resumed run before loading).
+pub fn materialize_parameters<M: Module>(module: &M) {
+    module.visit(&mut Materialize);
+}
+
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        // `val` runs the deferred initialiser; the returned handle is a cheap clone.
+        let _ = param.val();
+    }
+}
+
 /// Every parameter's values, flattened in visit order.
 pub fn parameter_values<M: Module>(module: &M) -> Vec<f32> {
     let mut values = ParameterValues::default();

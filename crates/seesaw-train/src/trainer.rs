@@ -26,7 +26,9 @@ use seesaw_models::{ModelConfig, ModelContext, ModelInput, ModelTargets, MultiTa
 use crate::checkpoint::{Checkpoint, CheckpointState, error as checkpoint_error};
 use crate::collective::{Collective, SingleProcess};
 use crate::config::{EmbeddingUpdates, OptimizerKind, TrainConfig};
-use crate::data_parallel::{broadcast_from_root, rank_rows, sum_gradients, task_shares};
+use crate::data_parallel::{
+    broadcast_from_root, materialize_parameters, rank_rows, sum_gradients, task_shares,
+};
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluation, evaluate, score};
 use crate::history::{EpochRecord, append_jsonl};
@@ -107,8 +109,7 @@ pub fn train_step(
 
 /// [`train_step`] with the global batch `batch` spread over the ranks of `collective`: each rank
 /// takes its slice of the rows (`data_parallel::rank_rows`), and the summed gradient is that of
-/// the whole batch's loss, meant as the step one process would take on `batch` (not reached
-/// yet: see the ignored test `two_ranks_with_half_batches_train_the_model_one_process_trains`).
+/// the whole batch's loss: the step one process takes on `batch`, to float rounding.
 /// The losses returned are the global batch's on every rank. Weightings that want task gradients
 /// run on one rank only (`train` refuses them on several).
 #[allow(clippy::too_many_arguments)]
@@ -270,9 +271,9 @@ pub fn train(
 }
 
 /// [`train`] as one rank of `collective`: every rank reads the same batches and trains on its
-/// slice of each (`train_step_on_ranks`), meant to make the model one process makes with the
-/// same batch size (not yet: the ranks agree with each other, not with one process); only rank 0 writes `metrics.jsonl` and `checkpoint/`. Every rank reads the
-/// checkpoint on resume, so `run_dir` must be a path every rank sees.
+/// slice of each (`train_step_on_ranks`), making the model one process makes with the same batch
+/// size (to float rounding); only rank 0 writes `metrics.jsonl` and `checkpoint/`. Every rank
+/// reads the checkpoint on resume, so `run_dir` must be a path every rank sees.
 pub fn train_on_ranks(
     config: &TrainConfig,
     model_config: &ModelConfig,
@@ -376,6 +377,8 @@ pub fn train_on_ranks(
                 Trainable { model, weighting: config.weighting.build(&task_names, &train_device) };
         }
     }
+    // Drawn now, in visit order, while rank 0 still has the random generator to itself.
+    materialize_parameters(&trainable);
     if writes && collective.size() > 1 {
         collective.sum_f32(&mut turn);
     }
