@@ -91,6 +91,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if !matches!(cli.command, Command::Train(_)) {
+        commands::ranks::refuse_several(command_name(&cli.command))?;
+    }
     match cli.command {
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Train(args) => commands::train::run(args),
@@ -103,5 +106,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args),
         Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve::run(args),
+    }
+}
+
+/// The command's name as typed, for messages.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Simulate(_) => "simulate",
+        Command::Train(_) => "train",
+        Command::Eval(_) => "eval",
+        Command::Serve(_) => "serve",
+        Command::Cmi(_) => "cmi",
+        Command::Compare(_) => "compare",
+        Command::Data(_) => "data",
+        Command::Clips(_) => "clips",
+        Command::Bench(_) => "bench",
     }
 }

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Barrier, Mutex};
 
-pub trait Collective: Sync {
+pub trait Collective {
     /// This process's rank, in 0..size.
     fn rank(&self) -> usize;
     fn size(&self) -> usize;
@@ -20,6 +20,24 @@ pub trait Collective: Sync {
     fn is_root(&self) -> bool {
         self.rank() == 0
     }
+
+    /// Where the training is (`epoch`, `step` of the epoch), for a collective that reports a
+    /// stalled sum ([`crate::rank_watchdog::Watched`]); the others ignore it.
+    fn at_step(&self, _epoch: usize, _step: usize) {}
+
+    /// What this rank's sums cost so far, for a collective that keeps count.
+    fn traffic(&self) -> Option<SumTraffic> {
+        None
+    }
+}
+
+/// A rank's sums so far: how many, how many values in all, and the wall time spent in them
+/// (the transfer and the wait for slower ranks).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SumTraffic {
+    pub sums: u64,
+    pub values: u64,
+    pub seconds: f64,
 }
 
 /// Training in one process: the sum over one rank is the value itself.

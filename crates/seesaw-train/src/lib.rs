@@ -14,9 +14,13 @@ pub mod emotion;
 pub mod error;
 pub mod evaluate;
 pub mod history;
+pub mod launcher;
 pub mod lazy_adam;
+#[cfg(feature = "distributed")]
+pub mod mpi_ranks;
 pub mod plots;
 pub mod png;
+pub mod rank_watchdog;
 pub mod report;
 pub mod run_config;
 pub mod run_data;

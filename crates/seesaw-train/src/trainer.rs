@@ -437,6 +437,8 @@ pub fn train_on_ranks(
         let mut train_batches =
             UntilError::new(data.batches(Part::Train, config.batch_size, Some(batch_seed)));
         for (step, batch) in train_batches.by_ref().take(steps_per_epoch).enumerate() {
+            collective.at_step(epoch, step);
+            seesaw_data::fault::point("train:step");
             lr = learning_rate(
                 config.learning_rate,
                 config.warmup_steps,

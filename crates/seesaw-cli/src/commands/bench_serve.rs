@@ -26,6 +26,7 @@ use seesaw_data::feature_map::{Encoding, FeatureMap, FeatureSource};
 use seesaw_models::model_dir::{self, Manifest};
 use seesaw_serve::loadgen::{LoadPlan, LoadReport, run_load};
 use seesaw_serve::{ModelSource, ServeConfig};
+use seesaw_train::collective::SingleProcess;
 use seesaw_train::run_config::RunConfig;
 
 use super::dataset_args::write_json;
@@ -259,6 +260,6 @@ batch_size = 1024
     let config = RunConfig::from_toml_str(CONFIG, &scratch.join("bench-serve.toml"))?;
     let out = scratch.join("model");
     eprintln!("training a model to serve (seesaw bench serve without --model)");
-    super::train::train_to_dir(config, &out, false)?;
+    super::train::train_to_dir(config, &out, false, &SingleProcess)?;
     Ok(out)
 }

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod dataset_args;
 pub mod eval;
 pub mod inspect;
+pub mod ranks;
 pub mod scored_log;
 pub mod serve;
 pub mod simulate;

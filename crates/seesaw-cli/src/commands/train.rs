@@ -2,6 +2,7 @@
 //! (weights, manifest with the resolved config, feature map and metrics, config.toml).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -10,10 +11,12 @@ use burn::tensor::Device;
 use seesaw_data::split::Part;
 use seesaw_data::streamed_dataset::StreamedDataset;
 use seesaw_data::training_data::{TrainingData, UntilError};
+use seesaw_train::collective::Collective;
 use seesaw_train::run_config::RunConfig;
 use seesaw_train::run_data::{prepare_run_data, simulate_into_spec};
 use seesaw_train::trained_model::{self, TrainedManifest, TrainingRecord};
-use seesaw_train::{evaluate, train};
+use seesaw_train::trainer::NoObserver;
+use seesaw_train::{TrainObserver, evaluate, train_on_ranks};
 
 use super::training_progress::TrainProgress;
 use crate::progress;
@@ -36,15 +39,22 @@ pub struct TrainArgs {
     pub stream: bool,
     #[arg(long)]
     pub json: bool,
+    /// Under mpirun: how long (seconds) a rank waits for the others in one gradient sum before
+    /// it gives up and ends the job, naming itself and the step.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub rank_timeout: u64,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = RunConfig::from_toml_file(&args.config)?;
+    let ranks = super::ranks::join(Duration::from_secs(args.rank_timeout))?;
     let manifest = if args.stream {
-        train_streamed_to_dir(config, &args.out, args.resume)?
+        train_streamed_to_dir(config, &args.out, args.resume, &*ranks)?
     } else {
-        train_to_dir(config, &args.out, args.resume)?
+        train_to_dir(config, &args.out, args.resume, &*ranks)?
     };
+    // Rank 0 wrote the model and reports it; the other ranks' work ends with the training.
+    let Some(manifest) = manifest else { return Ok(()) };
     let record = &manifest.training;
     if args.json {
         return super::dataset_args::write_json(&record.evaluation);
@@ -77,14 +87,20 @@ fn undefined_metrics(m: &seesaw_train::TaskMetrics) -> String {
     }
 }
 
-/// Prepares the run's data, trains, evaluates on the held-out part and writes the model
-/// directory `out`; shared by `seesaw train` and `seesaw bench serve`.
-pub fn train_to_dir(mut config: RunConfig, out: &Path, resume: bool) -> Result<TrainedManifest> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+/// Prepares the run's data, trains (as one rank of `ranks`), evaluates on the held-out part and
+/// writes the model directory `out`; shared by `seesaw train` and `seesaw bench serve`. Only
+/// rank 0 writes and evaluates: the other ranks return `None`.
+pub fn train_to_dir(
+    mut config: RunConfig,
+    out: &Path,
+    resume: bool,
+    ranks: &dyn Collective,
+) -> Result<Option<TrainedManifest>> {
+    let scratch = RankScratch::new(out, ranks)?;
     let spinner = progress::spinner("preparing the dataset");
-    let run_data = prepare_run_data(&mut config, out)?;
+    let run_data = prepare_run_data(&mut config, scratch.dir())?;
     spinner.finish_and_clear();
-    train_on(config, &run_data.data, out, resume)
+    train_on(config, &run_data.data, out, resume, ranks)
 }
 
 /// `train_to_dir` with the log read from disk every epoch (`--stream`).
@@ -92,30 +108,57 @@ pub fn train_streamed_to_dir(
     mut config: RunConfig,
     out: &Path,
     resume: bool,
-) -> Result<TrainedManifest> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    ranks: &dyn Collective,
+) -> Result<Option<TrainedManifest>> {
+    let scratch = RankScratch::new(out, ranks)?;
     // The simulator's files are written first; its platform is not kept.
-    simulate_into_spec(&mut config, out)?;
+    simulate_into_spec(&mut config, scratch.dir())?;
     let spinner = progress::spinner("fitting the feature map in one pass over the log");
     let data = StreamedDataset::fit(&config.dataset, config.train.shuffle_rows)?;
     spinner.finish_and_clear();
-    if data.dropped.total() > 0 {
+    if data.dropped.total() > 0 && ranks.is_root() {
         eprintln!(
             "read {} rows; dropped in cleaning: {:?}",
             data.rows_read,
             data.dropped.by_name()
         );
     }
-    train_on(config, &data, out, resume)
+    train_on(config, &data, out, resume, ranks)
 }
 
-/// Trains on prepared data, evaluates on the held-out part and writes the model directory.
+/// Where a rank writes what it makes before training (the simulator's files): `out` for rank
+/// 0, a private temporary folder for the others, which must not write into the model
+/// directory (it may be shared, and the simulator is deterministic, so each makes its own).
+struct RankScratch {
+    out: PathBuf,
+    private: Option<tempfile::TempDir>,
+}
+
+impl RankScratch {
+    fn new(out: &Path, ranks: &dyn Collective) -> Result<Self> {
+        let private = if ranks.is_root() {
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            None
+        } else {
+            Some(tempfile::tempdir().context("creating the rank's scratch folder")?)
+        };
+        Ok(Self { out: out.to_path_buf(), private })
+    }
+
+    fn dir(&self) -> &Path {
+        self.private.as_ref().map_or(&self.out, |d| d.path())
+    }
+}
+
+/// Trains on prepared data, evaluates on the held-out part and writes the model directory
+/// (rank 0; the other ranks train and return `None`).
 fn train_on(
     config: RunConfig,
     data: &dyn TrainingData,
     out: &Path,
     resume: bool,
-) -> Result<TrainedManifest> {
+    ranks: &dyn Collective,
+) -> Result<Option<TrainedManifest>> {
     let feature_map = data.feature_map();
     if let Some(fusion) = &config.fusion {
         // Refused now rather than after training, or when `seesaw serve` first loads the model.
@@ -126,15 +169,39 @@ fn train_on(
     let tasks: Vec<String> = feature_map.tasks.iter().map(|t| t.name.clone()).collect();
     let [train_rows, valid_rows, test_rows] =
         [Part::Train, Part::Valid, Part::Test].map(|p| data.part_len(p));
-    eprintln!(
-        "training {} on {} rows ({train_rows} train, {valid_rows} valid, {test_rows} test), \
-         tasks {}",
-        config.model.architecture.name(),
-        train_rows + valid_rows + test_rows,
-        tasks.join(", ")
-    );
-    let mut observer = TrainProgress::new(tasks, true);
-    let outcome = train(&config.train, &config.model, data, Some(out), resume, &mut observer)?;
+    if ranks.is_root() {
+        let on_ranks = match ranks.size() {
+            1 => String::new(),
+            n => format!(" on {n} ranks"),
+        };
+        eprintln!(
+            "training {}{on_ranks} on {} rows ({train_rows} train, {valid_rows} valid, \
+             {test_rows} test), tasks {}",
+            config.model.architecture.name(),
+            train_rows + valid_rows + test_rows,
+            tasks.join(", ")
+        );
+    }
+    let mut progress = TrainProgress::new(tasks, true);
+    let observer: &mut dyn TrainObserver =
+        if ranks.is_root() { &mut progress } else { &mut NoObserver };
+    // Every rank reads the checkpoint on resume; only rank 0 writes into `out`.
+    let run_dir = (ranks.is_root() || resume).then_some(out);
+    let outcome =
+        train_on_ranks(&config.train, &config.model, data, run_dir, resume, observer, ranks)?;
+    if let Some(traffic) = ranks.traffic().filter(|_| ranks.size() > 1) {
+        eprintln!(
+            "rank {}: {} gradient sums of {:.2} MB each, {:.2} s in them ({:.2} ms per sum)",
+            ranks.rank(),
+            traffic.sums,
+            traffic.values as f64 * 4.0 / traffic.sums.max(1) as f64 / 1e6,
+            traffic.seconds,
+            traffic.seconds * 1e3 / traffic.sums.max(1) as f64
+        );
+    }
+    if !ranks.is_root() {
+        return Ok(None);
+    }
     let part = data.evaluation_part();
     let mut batches = UntilError::new(data.batches(part, config.train.eval_batch_size, None));
     let evaluation =
@@ -149,5 +216,5 @@ fn train_on(
     };
     let manifest = trained_model::manifest(&outcome.model, feature_map.clone(), record);
     trained_model::save(out, &manifest, &outcome.model)?;
-    Ok(manifest)
+    Ok(Some(manifest))
 }

@@ -1,0 +1,158 @@
+//! Data-parallel `seesaw train` under an MPI launcher. Without the `distributed` feature the
+//! binary must refuse a launch (a faked Open MPI environment stands in for mpirun); with it,
+//! `mpirun -n 2` must train the model one process trains. The mpirun tests need Open MPI
+//! (`.ci/run` installs it) and are built with the feature only.
+
+mod common;
+
+use std::path::Path;
+
+use common::{seesaw, small_run_config};
+use serde_json::Value;
+
+const TASKS: &str = r#"["click", "like", "watch_ratio"]"#;
+const MMOE: &str =
+    r#"{ kind = "mmoe", experts = 2, expert_hidden = [16], gate_temperature = 1.0 }"#;
+
+#[cfg(not(feature = "distributed"))]
+#[test]
+fn a_build_without_mpi_refuses_to_train_under_a_launcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), "run", TASKS, 1, MMOE, 1);
+    let out = dir.path().join("model");
+    let output = seesaw()
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .env("OMPI_COMM_WORLD_RANK", "1")
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("rank 1 of 2") && stderr.contains("--features distributed"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written");
+}
+
+#[test]
+fn commands_other_than_train_refuse_several_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = seesaw()
+        .args(["compare", "--out"])
+        .arg(dir.path().join("report"))
+        .env("OMPI_COMM_WORLD_RANK", "0")
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("`seesaw compare` runs in one process"), "{stderr}");
+    assert!(!dir.path().join("report").exists());
+}
+
+/// `mpirun` with the flags a container's root user on a small machine needs.
+#[cfg(feature = "distributed")]
+fn mpirun(ranks: usize) -> std::process::Command {
+    let mut command = std::process::Command::new("mpirun");
+    command.args(["--allow-run-as-root", "--oversubscribe", "-n", &ranks.to_string()]);
+    command.arg(env!("CARGO_BIN_EXE_seesaw"));
+    command
+}
+
+fn test_metrics(model: &Path) -> Value {
+    let manifest = std::fs::read_to_string(model.join("manifest.json")).unwrap();
+    let manifest: Value = serde_json::from_str(&manifest).unwrap();
+    manifest["training"]["evaluation"]["tasks"].clone()
+}
+
+#[cfg(feature = "distributed")]
+#[test]
+fn two_ranks_under_mpirun_train_the_model_one_process_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), "run", TASKS, 3, MMOE, 2);
+    let alone = common::train(&config, dir.path(), "alone");
+    let out = dir.path().join("two");
+    let output = mpirun(2).args(["train", "--config"]).arg(&config).arg("--out").arg(&out).output();
+    let output = output.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("on 2 ranks"), "{stderr}");
+    // One model directory, written once (by rank 0).
+    assert_eq!(String::from_utf8_lossy(&output.stdout).matches("wrote ").count(), 1);
+    let (one, two) = (test_metrics(&alone), test_metrics(&out));
+    for task in ["click", "like"] {
+        let (a, b) = (one[task]["auc"].as_f64().unwrap(), two[task]["auc"].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-4, "{task}: AUC {a} in one process, {b} on two ranks");
+    }
+    let (a, b) = (
+        one["watch_ratio"]["rmse"].as_f64().unwrap(),
+        two["watch_ratio"]["rmse"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-4, "watch_ratio: RMSE {a} in one process, {b} on two ranks");
+}
+
+/// A launch of `seesaw` where rank 1 arms `fault` (`SEESAW_FAULT`) and rank 0 does not.
+#[cfg(feature = "distributed")]
+fn faulty_rank_one(dir: &Path, fault: &str) -> std::process::Command {
+    let script = dir.join("rank-one-faulty.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then export SEESAW_FAULT='{fault}'; \
+             fi\nexec '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_seesaw")
+        ),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new("mpirun");
+    command.args(["--allow-run-as-root", "--oversubscribe", "-n", "2", "sh"]).arg(script);
+    command
+}
+
+#[cfg(feature = "distributed")]
+#[test]
+fn a_rank_that_hangs_ends_the_job_with_the_waiting_rank_and_step_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), "run", TASKS, 1, MMOE, 2);
+    let started = std::time::Instant::now();
+    let output = faulty_rank_one(dir.path(), "hang:train:step@5")
+        .args(["train", "--rank-timeout", "5", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path().join("model"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("rank 0 of 2") && stderr.contains("epoch 1 step 5"), "{stderr}");
+    assert!(started.elapsed().as_secs() < 60, "took {:?}", started.elapsed());
+}
+
+#[cfg(feature = "distributed")]
+#[test]
+fn a_rank_killed_mid_run_ends_the_job_and_resume_finishes_the_uninterrupted_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), "run", TASKS, 5, MMOE, 3);
+    let full = dir.path().join("full");
+    let output =
+        mpirun(2).args(["train", "--config"]).arg(&config).arg("--out").arg(&full).output();
+    assert!(output.unwrap().status.success());
+    // Killed in the second epoch (an epoch of this run is 22 steps).
+    let out = dir.path().join("killed");
+    let train = |resume: bool, command: &mut std::process::Command| {
+        command.args(["train", "--config"]).arg(&config).arg("--out").arg(&out);
+        if resume {
+            command.arg("--resume");
+        }
+        command.output().unwrap()
+    };
+    let killed = train(false, &mut faulty_rank_one(dir.path(), "train:step@30"));
+    assert!(!killed.status.success());
+    let resumed = train(true, &mut mpirun(2));
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(test_metrics(&full), test_metrics(&out), "the resumed model differs");
+}
