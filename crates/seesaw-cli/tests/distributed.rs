@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{seesaw, small_run_config};
-use serde_json::Value;
+use common::seesaw;
 
 const TASKS: &str = r#"["click", "like", "watch_ratio"]"#;
 const MMOE: &str =
@@ -17,6 +14,8 @@ const MMOE: &str =
 #[cfg(not(feature = "distributed"))]
 #[test]
 fn a_build_without_mpi_refuses_to_train_under_a_launcher() {
+    use common::small_run_config;
+
     let dir = tempfile::tempdir().unwrap();
     let config = small_run_config(dir.path(), "run", TASKS, 1, MMOE, 1);
     let out = dir.path().join("model");
@@ -54,105 +53,112 @@ fn commands_other_than_train_refuse_several_ranks() {
     assert!(!dir.path().join("report").exists());
 }
 
-/// `mpirun` with the flags a container's root user on a small machine needs.
+/// The mpirun tests: built with the feature only, so that the default test command needs no MPI.
 #[cfg(feature = "distributed")]
-fn mpirun(ranks: usize) -> std::process::Command {
-    let mut command = std::process::Command::new("mpirun");
-    command.args(["--allow-run-as-root", "--oversubscribe", "-n", &ranks.to_string()]);
-    command.arg(env!("CARGO_BIN_EXE_seesaw"));
-    command
-}
+mod under_mpirun {
+    use std::path::Path;
 
-fn test_metrics(model: &Path) -> Value {
-    let manifest = std::fs::read_to_string(model.join("manifest.json")).unwrap();
-    let manifest: Value = serde_json::from_str(&manifest).unwrap();
-    manifest["training"]["evaluation"]["tasks"].clone()
-}
+    use serde_json::Value;
 
-#[cfg(feature = "distributed")]
-#[test]
-fn two_ranks_under_mpirun_train_the_model_one_process_trains() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_run_config(dir.path(), "run", TASKS, 3, MMOE, 2);
-    let alone = common::train(&config, dir.path(), "alone");
-    let out = dir.path().join("two");
-    let output = mpirun(2).args(["train", "--config"]).arg(&config).arg("--out").arg(&out).output();
-    let output = output.unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("on 2 ranks"), "{stderr}");
-    // One model directory, written once (by rank 0).
-    assert_eq!(String::from_utf8_lossy(&output.stdout).matches("wrote ").count(), 1);
-    let (one, two) = (test_metrics(&alone), test_metrics(&out));
-    for task in ["click", "like"] {
-        let (a, b) = (one[task]["auc"].as_f64().unwrap(), two[task]["auc"].as_f64().unwrap());
-        assert!((a - b).abs() < 1e-4, "{task}: AUC {a} in one process, {b} on two ranks");
+    use super::common::{self, small_run_config};
+    use super::{MMOE, TASKS};
+
+    /// `mpirun` with the flags a container's root user on a small machine needs.
+    fn mpirun(ranks: usize) -> std::process::Command {
+        let mut command = std::process::Command::new("mpirun");
+        command.args(["--allow-run-as-root", "--oversubscribe", "-n", &ranks.to_string()]);
+        command.arg(env!("CARGO_BIN_EXE_seesaw"));
+        command
     }
-    let (a, b) = (
-        one["watch_ratio"]["rmse"].as_f64().unwrap(),
-        two["watch_ratio"]["rmse"].as_f64().unwrap(),
-    );
-    assert!((a - b).abs() < 1e-4, "watch_ratio: RMSE {a} in one process, {b} on two ranks");
-}
 
-/// A launch of `seesaw` where rank 1 arms `fault` (`SEESAW_FAULT`) and rank 0 does not.
-#[cfg(feature = "distributed")]
-fn faulty_rank_one(dir: &Path, fault: &str) -> std::process::Command {
-    let script = dir.join("rank-one-faulty.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nif [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then export SEESAW_FAULT='{fault}'; \
-             fi\nexec '{}' \"$@\"\n",
-            env!("CARGO_BIN_EXE_seesaw")
-        ),
-    )
-    .unwrap();
-    let mut command = std::process::Command::new("mpirun");
-    command.args(["--allow-run-as-root", "--oversubscribe", "-n", "2", "sh"]).arg(script);
-    command
-}
+    fn test_metrics(model: &Path) -> Value {
+        let manifest = std::fs::read_to_string(model.join("manifest.json")).unwrap();
+        let manifest: Value = serde_json::from_str(&manifest).unwrap();
+        manifest["training"]["evaluation"]["tasks"].clone()
+    }
 
-#[cfg(feature = "distributed")]
-#[test]
-fn a_rank_that_hangs_ends_the_job_with_the_waiting_rank_and_step_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_run_config(dir.path(), "run", TASKS, 1, MMOE, 2);
-    let started = std::time::Instant::now();
-    let output = faulty_rank_one(dir.path(), "hang:train:step@5")
-        .args(["train", "--rank-timeout", "5", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir.path().join("model"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
-    assert!(stderr.contains("rank 0 of 2") && stderr.contains("epoch 1 step 5"), "{stderr}");
-    assert!(started.elapsed().as_secs() < 60, "took {:?}", started.elapsed());
-}
-
-#[cfg(feature = "distributed")]
-#[test]
-fn a_rank_killed_mid_run_ends_the_job_and_resume_finishes_the_uninterrupted_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_run_config(dir.path(), "run", TASKS, 5, MMOE, 3);
-    let full = dir.path().join("full");
-    let output =
-        mpirun(2).args(["train", "--config"]).arg(&config).arg("--out").arg(&full).output();
-    assert!(output.unwrap().status.success());
-    // Killed in the second epoch (an epoch of this run is 22 steps).
-    let out = dir.path().join("killed");
-    let train = |resume: bool, command: &mut std::process::Command| {
-        command.args(["train", "--config"]).arg(&config).arg("--out").arg(&out);
-        if resume {
-            command.arg("--resume");
+    #[test]
+    fn two_ranks_under_mpirun_train_the_model_one_process_trains() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_run_config(dir.path(), "run", TASKS, 3, MMOE, 2);
+        let alone = common::train(&config, dir.path(), "alone");
+        let out = dir.path().join("two");
+        let output =
+            mpirun(2).args(["train", "--config"]).arg(&config).arg("--out").arg(&out).output();
+        let output = output.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains("on 2 ranks"), "{stderr}");
+        // One model directory, written once (by rank 0).
+        assert_eq!(String::from_utf8_lossy(&output.stdout).matches("wrote ").count(), 1);
+        let (one, two) = (test_metrics(&alone), test_metrics(&out));
+        for task in ["click", "like"] {
+            let (a, b) = (one[task]["auc"].as_f64().unwrap(), two[task]["auc"].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-4, "{task}: AUC {a} in one process, {b} on two ranks");
         }
-        command.output().unwrap()
-    };
-    let killed = train(false, &mut faulty_rank_one(dir.path(), "train:step@30"));
-    assert!(!killed.status.success());
-    let resumed = train(true, &mut mpirun(2));
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    assert_eq!(test_metrics(&full), test_metrics(&out), "the resumed model differs");
+        let (a, b) = (
+            one["watch_ratio"]["rmse"].as_f64().unwrap(),
+            two["watch_ratio"]["rmse"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4, "watch_ratio: RMSE {a} in one process, {b} on two ranks");
+    }
+
+    /// A launch of `seesaw` where rank 1 arms `fault` (`SEESAW_FAULT`) and rank 0 does not.
+    fn faulty_rank_one(dir: &Path, fault: &str) -> std::process::Command {
+        let script = dir.join("rank-one-faulty.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nif [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then export SEESAW_FAULT='{fault}'; \
+                 fi\nexec '{}' \"$@\"\n",
+                env!("CARGO_BIN_EXE_seesaw")
+            ),
+        )
+        .unwrap();
+        let mut command = std::process::Command::new("mpirun");
+        command.args(["--allow-run-as-root", "--oversubscribe", "-n", "2", "sh"]).arg(script);
+        command
+    }
+
+    #[test]
+    fn a_rank_that_hangs_ends_the_job_with_the_waiting_rank_and_step_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_run_config(dir.path(), "run", TASKS, 1, MMOE, 2);
+        let started = std::time::Instant::now();
+        let output = faulty_rank_one(dir.path(), "hang:train:step@5")
+            .args(["train", "--rank-timeout", "5", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.path().join("model"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains("rank 0 of 2") && stderr.contains("epoch 1 step 5"), "{stderr}");
+        assert!(started.elapsed().as_secs() < 60, "took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_rank_killed_mid_run_ends_the_job_and_resume_finishes_the_uninterrupted_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_run_config(dir.path(), "run", TASKS, 5, MMOE, 3);
+        let full = dir.path().join("full");
+        let output =
+            mpirun(2).args(["train", "--config"]).arg(&config).arg("--out").arg(&full).output();
+        assert!(output.unwrap().status.success());
+        // Killed in the second epoch (an epoch of this run is 22 steps).
+        let out = dir.path().join("killed");
+        let train = |resume: bool, command: &mut std::process::Command| {
+            command.args(["train", "--config"]).arg(&config).arg("--out").arg(&out);
+            if resume {
+                command.arg("--resume");
+            }
+            command.output().unwrap()
+        };
+        let killed = train(false, &mut faulty_rank_one(dir.path(), "train:step@30"));
+        assert!(!killed.status.success());
+        let resumed = train(true, &mut mpirun(2));
+        assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+        assert_eq!(test_metrics(&full), test_metrics(&out), "the resumed model differs");
+    }
 }
