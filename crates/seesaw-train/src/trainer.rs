@@ -294,6 +294,7 @@ pub fn train_on_ranks(
     }
     let tasks: Vec<TaskInfo> = data.feature_map().tasks.clone();
     let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    config.weighting.check_tasks(&task_names)?;
     let infer_device = Device::flex();
     let train_device = infer_device.clone().autodiff();
     train_device.seed(config.seed);

@@ -93,6 +93,22 @@ impl TaskWeighting {
     }
 
     /// The rule for these tasks, its parameters (if any) on `device`.
+    /// Refuses weights for tasks the run does not have (a misspelt `clik` would otherwise weigh
+    /// nothing and leave `click` at 1, silently).
+    pub fn check_tasks(&self, tasks: &[String]) -> Result<()> {
+        let TaskWeighting::Fixed { weights } = self else { return Ok(()) };
+        let unknown: Vec<&str> =
+            weights.keys().filter(|name| !tasks.contains(name)).map(String::as_str).collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(TrainError::Config(format!(
+            "[train] weighting names {} not among the run's tasks ({})",
+            unknown.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "),
+            tasks.join(", ")
+        )))
+    }
+
     pub fn build(&self, tasks: &[String], device: &Device) -> WeightingModule {
         match self {
             TaskWeighting::Fixed { weights } => WeightingModule::Static(StaticWeights {
@@ -529,6 +545,18 @@ mod tests {
 
     fn names() -> Vec<String> {
         vec!["a".to_string(), "b".to_string()]
+    }
+
+    #[test]
+    fn fixed_weights_for_a_task_the_run_lacks_are_refused_with_its_name() {
+        let weights = [("a".to_string(), 2.0), ("clik".to_string(), 100.0)].into();
+        let error = TaskWeighting::Fixed { weights }.check_tasks(&names()).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("\"clik\"") && message.contains("(a, b)"), "{message}");
+        assert!(!message.contains("\"a\""), "{message}");
+        let known = [("b".to_string(), 0.5)].into();
+        assert!(TaskWeighting::Fixed { weights: known }.check_tasks(&names()).is_ok());
+        assert!(TaskWeighting::Uncertainty.check_tasks(&names()).is_ok());
     }
 
     #[test]
