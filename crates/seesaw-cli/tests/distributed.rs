@@ -120,6 +120,30 @@ mod under_mpirun {
         command
     }
 
+    /// `--stream` reads the log every epoch on every rank; two ranks still train one process's
+    /// streamed model.
+    #[test]
+    fn two_streaming_ranks_train_the_model_one_streaming_process_trains() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_run_config(dir.path(), "run", TASKS, 4, MMOE, 2);
+        let train = |ranks: usize, out: &Path| {
+            let output = mpirun(ranks)
+                .args(["train", "--stream", "--config"])
+                .arg(&config)
+                .arg("--out")
+                .arg(out)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            test_metrics(out)
+        };
+        let (one, two) = (train(1, &dir.path().join("one")), train(2, &dir.path().join("two")));
+        for (task, metric) in [("click", "auc"), ("like", "auc"), ("watch_ratio", "rmse")] {
+            let (a, b) = (one[task][metric].as_f64().unwrap(), two[task][metric].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-4, "{task}: {metric} {a} in one process, {b} on two ranks");
+        }
+    }
+
     #[test]
     fn a_rank_that_hangs_ends_the_job_with_the_waiting_rank_and_step_named() {
         let dir = tempfile::tempdir().unwrap();
