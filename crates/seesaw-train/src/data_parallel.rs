@@ -49,22 +49,21 @@ pub fn sum_gradients<M: Module>(
     module.visit(&mut flatten);
     let FlattenGradients { presence, values, .. } = flatten;
     let (n_params, n_values) = (presence.len(), values.len());
-    let mut buffer = presence;
-    buffer.extend(values);
+    // One buffer, values first: the small flags and extras are appended to the large gradient
+    // vector, never the other way round (no copy of the gradients per step).
+    let mut buffer = values;
+    buffer.extend(presence);
     buffer.extend_from_slice(extra);
     collective.sum_f32(&mut buffer);
-    extra.copy_from_slice(&buffer[n_params + n_values..]);
-    if buffer[..n_params].iter().all(|&p| p == 0.0) {
+    let (values, rest) = buffer.split_at(n_values);
+    let (presence, summed_extra) = rest.split_at(n_params);
+    extra.copy_from_slice(summed_extra);
+    if presence.iter().all(|&p| p == 0.0) {
         return None;
     }
     let mut summed = GradientsParams::new();
-    let mut rebuild = RebuildGradients {
-        presence: &buffer[..n_params],
-        values: &buffer[n_params..n_params + n_values],
-        index: 0,
-        offset: 0,
-        grads: &mut summed,
-    };
+    let mut rebuild =
+        RebuildGradients { presence, values, index: 0, offset: 0, grads: &mut summed };
     module.visit(&mut rebuild);
     Some(summed)
 }

@@ -42,10 +42,6 @@ impl<C: Collective> Watched<C> {
             .expect("the watchdog thread starts");
         Self { inner, state, watchdog: Some(watchdog) }
     }
-
-    pub fn inner(&self) -> &C {
-        &self.inner
-    }
 }
 
 fn watch(

@@ -42,17 +42,12 @@ fn join_launched(launched: LaunchedRank, rank_timeout: Duration) -> Result<Box<d
 
 #[cfg(not(feature = "distributed"))]
 fn join_launched(launched: LaunchedRank, _rank_timeout: Duration) -> Result<Box<dyn Collective>> {
-    anyhow::bail!("{}", without_mpi(launched))
-}
-
-/// Why a binary built without MPI refuses to run under a launcher.
-#[cfg(not(feature = "distributed"))]
-fn without_mpi(launched: LaunchedRank) -> String {
-    format!(
+    anyhow::bail!(
         "started by an MPI launcher as rank {} of {}, but this seesaw was built without MPI; \
          rebuild it with `cargo build --release --features distributed` (needs openmpi-bin, \
          libopenmpi-dev and libclang-dev), or start it without mpirun",
-        launched.rank, launched.size
+        launched.rank,
+        launched.size
     )
 }
 
