@@ -51,6 +51,8 @@ enum Command {
 enum DataCommand {
     /// Rows read and kept, drops per reason, users, videos, label rates, vocabulary and split sizes.
     Inspect(commands::inspect::InspectArgs),
+    /// Rewrite a log as a partitioned Parquet directory, which ranks under mpirun read in shards.
+    Convert(commands::convert::ConvertArgs),
 }
 
 #[derive(Subcommand)]
@@ -102,6 +104,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Cmi(args) => commands::cmi::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Data(DataCommand::Inspect(args)) => commands::inspect::run(args),
+        Command::Data(DataCommand::Convert(args)) => commands::convert::run(args),
         Command::Clips(ClipsCommand::Extract(args)) => commands::clips_extract::run(args),
         Command::Bench(BenchCommand::Data(args)) => commands::bench_data::run(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args),

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::feature_map::{Encoding, FeatureSource, FittedFeature, split_multi};
 use crate::numeric::NumericFitter;
 use crate::raw_feature::{RawFeature, RawValues};
@@ -19,7 +21,7 @@ pub struct FeatureFitter {
     state: FitState,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum FitState {
     /// Impressions per token (per separated part for a multi-valued feature).
     Counts(HashMap<String, u64>),
@@ -106,6 +108,37 @@ impl FeatureFitter {
             source: self.source,
             encoding,
         }
+    }
+}
+
+/// A fitter as ranks exchange it to merge their shards' fits: the spec travels as JSON, because
+/// its serde form leaves out absent fields, which a compact binary format cannot.
+#[derive(Serialize)]
+struct FitterOnWire<'a> {
+    spec: String,
+    source: FeatureSource,
+    state: &'a FitState,
+}
+
+#[derive(Deserialize)]
+struct FitterFromWire {
+    spec: String,
+    source: FeatureSource,
+    state: FitState,
+}
+
+impl Serialize for FeatureFitter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let spec = serde_json::to_string(&self.spec).map_err(serde::ser::Error::custom)?;
+        FitterOnWire { spec, source: self.source, state: &self.state }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for FeatureFitter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let FitterFromWire { spec, source, state } = FitterFromWire::deserialize(deserializer)?;
+        let spec = serde_json::from_str(&spec).map_err(serde::de::Error::custom)?;
+        Ok(Self { spec, source, state })
     }
 }
 

@@ -56,6 +56,10 @@ pub struct InteractionLog {
     pub features: Vec<RawFeature>,
     /// The line each kept row came from (for messages about it).
     pub line: Vec<u64>,
+    /// Each kept row's position in the whole table (`TableChunk::first_row`): filled for a log
+    /// read chunk by chunk (`streaming::CleanChunks`), where ranks' scores are put back in the
+    /// table's order; empty otherwise.
+    pub position: Vec<u64>,
     pub stats: ReadStats,
 }
 
@@ -189,6 +193,7 @@ impl<'a> LogIngestor<'a> {
             flags,
             features: spec.log.features.iter().cloned().map(RawFeature::new).collect(),
             line: Vec::new(),
+            position: Vec::new(),
             stats: ReadStats {
                 flag_positives_read: vec![0; n_flags],
                 flag_observed_read: vec![0; n_flags],

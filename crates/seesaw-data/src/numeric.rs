@@ -31,7 +31,7 @@ const MAX_HELD_SAMPLE: usize = 8 * MAX_QUANTILE_SAMPLE;
 
 /// The running statistics a numeric transform is fitted from: filled from one slice of rows or
 /// chunk by chunk from a stream, and merged across chunks.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NumericFitter {
     transform: NumericTransform,
     buckets: usize,

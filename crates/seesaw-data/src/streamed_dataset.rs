@@ -17,12 +17,15 @@
 //! day for the latest days seen, and a day joins the training statistics once enough later days
 //! have been seen that it cannot be among the held-out ones, in any row order.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
 use crate::cleaning::DropCounts;
@@ -35,12 +38,13 @@ use crate::feature_map::{
 use crate::interner::Interner;
 use crate::labels::{FittedSkip, SKIP_TASK, SkipStrategy};
 use crate::log::InteractionLog;
+use crate::shard::Shard;
 use crate::side_table::SideTable;
 use crate::spec::{DatasetSpec, SplitSpec};
 use crate::split::Part;
 use crate::streaming::{CleanChunks, EncodedSideTables, encode_rows};
 use crate::table::DEFAULT_CHUNK_ROWS;
-use crate::training_data::TrainingData;
+use crate::training_data::{ShardRows, ShardedData, TrainingData};
 use crate::vocabulary::Vocabulary;
 
 /// Rows shuffled together when the run config does not say.
@@ -53,7 +57,14 @@ pub struct StreamedDataset {
     tables: EncodedSideTables,
     log: PathBuf,
     rule: PartRule,
+    /// Rows of each part over the whole log (all ranks).
     part_rows: [usize; 3],
+    /// Which rows this process reads, and how many of each part every rank holds.
+    read_shard: Shard,
+    shard: ShardRows,
+    /// Batches' user groups, numbered across every part and epoch, so that a group's user key
+    /// can be looked up when ranks merge their scores.
+    user_groups: Mutex<Interner>,
     shuffle_rows: usize,
     /// Rows read from the log, and why the ones not kept were dropped.
     pub rows_read: u64,
@@ -88,6 +99,23 @@ impl PartRule {
                 }
             }
         }
+    }
+}
+
+impl PartRule {
+    /// The rows of each part (train, valid, test) of a by-day rule, from the rows of each day.
+    fn rows_by_day(&self, rows_per_day: &BTreeMap<u32, usize>) -> [usize; 3] {
+        let mut part_rows = [0; 3];
+        let PartRule::ByDay { train_end, valid_end } = *self else { return part_rows };
+        for (&day, &n) in rows_per_day {
+            let part = match day {
+                d if d <= train_end => Part::Train,
+                d if d <= valid_end => Part::Valid,
+                _ => Part::Test,
+            };
+            part_rows[part as usize] += n;
+        }
+        part_rows
     }
 }
 
@@ -140,7 +168,8 @@ impl SplitPlan {
 }
 
 /// The statistics of training rows that the feature map is fitted from; mergeable, so that each
-/// day's can be kept apart until the split is known.
+/// day's can be kept apart until the split is known, and each rank's shard's merged into one.
+#[derive(Serialize, Deserialize)]
 struct TrainStats {
     rows: usize,
     users: HashMap<String, u64>,
@@ -150,7 +179,7 @@ struct TrainStats {
     skip_rows: Option<SkipRows>,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct SkipRows {
     ratios: Vec<f32>,
     durations: Vec<f32>,
@@ -190,6 +219,13 @@ impl TrainStats {
         }
     }
 
+    /// Renumbers the skip rows' users from `from`'s ids to `to`'s (another scan's interner).
+    fn renumber_skip_users(&mut self, from: &Interner, to: &mut Interner) {
+        if let Some(skip) = &mut self.skip_rows {
+            skip.users.iter_mut().for_each(|u| *u = to.intern(from.token(*u)));
+        }
+    }
+
     fn merge(&mut self, other: TrainStats) {
         self.rows += other.rows;
         for (mine, theirs) in [(&mut self.users, other.users), (&mut self.videos, other.videos)] {
@@ -219,10 +255,210 @@ fn count_keys(counts: &mut HashMap<String, u64>, keys: &Interner, ids: &[u32], r
     }
 }
 
+/// What one reading of a log, or of one rank's shard of it, learns for the fit: mergeable, and
+/// sent between ranks as bytes.
+#[derive(Serialize, Deserialize)]
+struct FitScan {
+    /// Statistics of the rows known to train: a fixed split's training rows, or (split by the
+    /// last days) the days with enough later days seen that they cannot be held out.
+    train: Option<TrainStats>,
+    /// Split by the last days: the latest days seen, each apart until the split is known.
+    recent: BTreeMap<u32, TrainStats>,
+    rows_per_day: BTreeMap<u32, usize>,
+    /// A fixed split: the rows of each part.
+    part_rows: [usize; 3],
+    rows_read: u64,
+    dropped: DropCounts,
+    /// The users the skip rows number.
+    skip_users: Interner,
+}
+
+/// A scan's row counts, kept per rank after the scans merge.
+struct RankScan {
+    rows_per_day: BTreeMap<u32, usize>,
+    part_rows: [usize; 3],
+}
+
+impl RankScan {
+    fn part_rows(&self, rule: &PartRule) -> [usize; 3] {
+        match rule {
+            PartRule::ByDay { .. } if self.part_rows == [0; 3] => {
+                rule.rows_by_day(&self.rows_per_day)
+            }
+            _ => self.part_rows,
+        }
+    }
+}
+
+impl FitScan {
+    fn read(
+        spec: &DatasetSpec,
+        log_path: &Path,
+        durations: Option<&HashMap<String, f64>>,
+        plan: &SplitPlan,
+        keeps_skip_rows: bool,
+        shard: Shard,
+    ) -> Result<Self> {
+        let mut scan = FitScan {
+            train: None,
+            recent: BTreeMap::new(),
+            rows_per_day: BTreeMap::new(),
+            part_rows: [0; 3],
+            rows_read: 0,
+            dropped: DropCounts::default(),
+            skip_users: Interner::new(),
+        };
+        for log in CleanChunks::open_shard(spec, log_path, durations, DEFAULT_CHUNK_ROWS, shard)? {
+            let log = log?;
+            scan.rows_read += log.stats.rows_read;
+            scan.dropped.merge(&log.stats.dropped);
+            if log.is_empty() {
+                continue;
+            }
+            if plan.splits_by_day() && log.day.is_empty() {
+                return Err(DataError::spec(
+                    "split: a temporal split needs a date or timestamp column in the log",
+                ));
+            }
+            let new_stats = || TrainStats::new(&log, keeps_skip_rows);
+            match plan {
+                SplitPlan::Fixed(rule) => {
+                    let mut train_rows = Vec::new();
+                    for r in 0..log.len() {
+                        let part = rule.part(&log, r);
+                        scan.part_rows[part as usize] += 1;
+                        if part == Part::Train {
+                            train_rows.push(r as u32);
+                        }
+                    }
+                    let train = scan.train.get_or_insert_with(new_stats);
+                    train.add(&log, &train_rows, &mut scan.skip_users);
+                }
+                SplitPlan::LastDays { valid_days, test_days } => {
+                    let mut by_day: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+                    for (r, &day) in log.day.iter().enumerate() {
+                        by_day.entry(day).or_default().push(r as u32);
+                    }
+                    for (day, rows) in by_day {
+                        *scan.rows_per_day.entry(day).or_default() += rows.len();
+                        let stats = scan.recent.entry(day).or_insert_with(new_stats);
+                        stats.add(&log, &rows, &mut scan.skip_users);
+                    }
+                    let held_out = (valid_days + test_days) as usize;
+                    move_old_days_to_train(&mut scan.recent, &mut scan.train, held_out);
+                }
+            }
+        }
+        Ok(scan)
+    }
+
+    fn counts(&self) -> RankScan {
+        RankScan { rows_per_day: self.rows_per_day.clone(), part_rows: self.part_rows }
+    }
+
+    /// Adds another rank's scan (its skip rows' users renumbered into this scan's).
+    fn merge(&mut self, mut other: FitScan) {
+        let theirs = &other.skip_users;
+        for stats in other.train.iter_mut().chain(other.recent.values_mut()) {
+            stats.renumber_skip_users(theirs, &mut self.skip_users);
+        }
+        merge_stats(&mut self.train, other.train);
+        for (day, stats) in other.recent {
+            match self.recent.entry(day) {
+                Entry::Occupied(mut mine) => mine.get_mut().merge(stats),
+                Entry::Vacant(slot) => {
+                    slot.insert(stats);
+                }
+            }
+        }
+        for (day, n) in other.rows_per_day {
+            *self.rows_per_day.entry(day).or_default() += n;
+        }
+        for (mine, theirs) in self.part_rows.iter_mut().zip(other.part_rows) {
+            *mine += theirs;
+        }
+        self.rows_read += other.rows_read;
+        self.dropped.merge(&other.dropped);
+    }
+}
+
+fn merge_stats(into: &mut Option<TrainStats>, more: Option<TrainStats>) {
+    match (into.as_mut(), more) {
+        (Some(stats), Some(more)) => stats.merge(more),
+        (None, more) => *into = more,
+        (_, None) => {}
+    }
+}
+
+/// A day with `held_out` later days seen is a training day whatever follows: its statistics
+/// join the training ones.
+fn move_old_days_to_train(
+    recent: &mut BTreeMap<u32, TrainStats>,
+    train: &mut Option<TrainStats>,
+    held_out: usize,
+) {
+    while recent.len() > held_out {
+        let (_, stats) = recent.pop_first().expect("more days than held out");
+        merge_stats(train, Some(stats));
+    }
+}
+
+/// Every rank's scan, in rank order, or the first failure (this rank's own, with its location,
+/// before another's).
+fn exchange_scans(
+    scan: Result<FitScan>,
+    shard: Shard,
+    all_gather: &dyn Fn(&[u8]) -> Vec<Vec<u8>>,
+) -> Result<Vec<FitScan>> {
+    let (sent, own_error) = match scan {
+        Ok(scan) => (Ok(scan), None),
+        Err(e) => (Err(e.to_string()), Some(e)),
+    };
+    let bytes = postcard::to_stdvec(&sent).expect("fit statistics serialise");
+    drop(sent);
+    let gathered = all_gather(&bytes);
+    drop(bytes);
+    if let Some(e) = own_error {
+        return Err(e);
+    }
+    let mut scans = Vec::with_capacity(gathered.len());
+    for (rank, bytes) in gathered.iter().enumerate() {
+        let received: std::result::Result<FitScan, String> =
+            postcard::from_bytes(bytes).map_err(|e| {
+                DataError::spec(format!("rank {rank}'s fit statistics are unreadable: {e}"))
+            })?;
+        match received {
+            Ok(scan) => scans.push(scan),
+            Err(message) => {
+                return Err(DataError::spec(format!(
+                    "rank {rank} of {} could not read its shard of the log: {message}",
+                    shard.ranks
+                )));
+            }
+        }
+    }
+    Ok(scans)
+}
+
 impl StreamedDataset {
     /// Reads the log once to fit the feature map on its training rows; `shuffle_rows` is the
     /// shuffle window of training batches.
     pub fn fit(spec: &DatasetSpec, shuffle_rows: usize) -> Result<Self> {
+        Self::fit_shard(spec, shuffle_rows, Shard::WHOLE, &|mine| vec![mine.to_vec()])
+    }
+
+    /// [`StreamedDataset::fit`] as one of several ranks, each reading only its `shard` of a
+    /// Parquet log: every rank scans its shard, the scans are exchanged (`all_gather`: every
+    /// rank's bytes, in rank order) and merged in rank order, so that every rank fits the same
+    /// feature map and split, from the statistics of the whole log. The batches then hold this
+    /// rank's rows only ([`TrainingData::shard`]). A rank whose scan failed makes every rank fail,
+    /// naming it.
+    pub fn fit_shard(
+        spec: &DatasetSpec,
+        shuffle_rows: usize,
+        shard: Shard,
+        all_gather: &dyn Fn(&[u8]) -> Vec<Vec<u8>>,
+    ) -> Result<Self> {
         let log_path = spec.log.path.clone().ok_or_else(|| DataError::spec("no log path given"))?;
         if spec.filter.min_user_interactions > 1 || spec.filter.min_video_interactions > 1 {
             return Err(DataError::spec(
@@ -237,62 +473,29 @@ impl StreamedDataset {
         let fits_skip = tasks.iter().any(|t| t.name == SKIP_TASK);
         let keeps_skip_rows = fits_skip && !matches!(spec.labels.skip, SkipStrategy::Fixed { .. });
 
-        let mut skip_users = Interner::new();
-        let mut train: Option<TrainStats> = None;
-        // LastDays: the statistics of the latest days seen, and the rows of every day.
-        let mut recent: BTreeMap<u32, TrainStats> = BTreeMap::new();
-        let mut rows_per_day: BTreeMap<u32, usize> = BTreeMap::new();
-        let mut part_rows = [0usize; 3];
-        let (mut rows_read, mut dropped) = (0u64, DropCounts::default());
-        for log in CleanChunks::open(spec, &log_path, durations.as_ref(), DEFAULT_CHUNK_ROWS)? {
-            let log = log?;
-            rows_read += log.stats.rows_read;
-            dropped.merge(&log.stats.dropped);
-            if log.is_empty() {
-                continue;
-            }
-            if plan.splits_by_day() && log.day.is_empty() {
-                return Err(DataError::spec(
-                    "split: a temporal split needs a date or timestamp column in the log",
-                ));
-            }
-            let new_stats = || TrainStats::new(&log, keeps_skip_rows);
-            match &plan {
-                SplitPlan::Fixed(rule) => {
-                    let mut train_rows = Vec::new();
-                    for r in 0..log.len() {
-                        let part = rule.part(&log, r);
-                        part_rows[part as usize] += 1;
-                        if part == Part::Train {
-                            train_rows.push(r as u32);
-                        }
-                    }
-                    train.get_or_insert_with(new_stats).add(&log, &train_rows, &mut skip_users);
-                }
-                SplitPlan::LastDays { valid_days, test_days } => {
-                    let mut by_day: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-                    for (r, &day) in log.day.iter().enumerate() {
-                        by_day.entry(day).or_default().push(r as u32);
-                    }
-                    for (day, rows) in by_day {
-                        *rows_per_day.entry(day).or_default() += rows.len();
-                        recent.entry(day).or_insert_with(new_stats).add(
-                            &log,
-                            &rows,
-                            &mut skip_users,
-                        );
-                    }
-                    // A day with `held_out` later days seen is a training day whatever follows.
-                    let held_out = (valid_days + test_days) as usize;
-                    while recent.len() > held_out {
-                        let (_, stats) = recent.pop_first().expect("more days than held out");
-                        match &mut train {
-                            Some(train) => train.merge(stats),
-                            None => train = Some(stats),
-                        }
-                    }
-                }
-            }
+        let scan =
+            FitScan::read(spec, &log_path, durations.as_ref(), &plan, keeps_skip_rows, shard);
+        let scans =
+            if shard.is_whole() { vec![scan?] } else { exchange_scans(scan, shard, all_gather)? };
+        let rank_scans: Vec<RankScan> = scans.iter().map(FitScan::counts).collect();
+        let mut scans = scans.into_iter();
+        let mut merged = scans.next().expect("at least one rank");
+        for scan in scans {
+            merged.merge(scan);
+        }
+        let FitScan {
+            mut train,
+            mut recent,
+            rows_per_day,
+            mut part_rows,
+            rows_read,
+            dropped,
+            skip_users,
+        } = merged;
+        if let SplitPlan::LastDays { valid_days, test_days } = &plan {
+            // What each rank kept apart were its latest days; over all ranks, only the latest
+            // days of the whole log are held out.
+            move_old_days_to_train(&mut recent, &mut train, (valid_days + test_days) as usize);
         }
         let rows_kept: usize = match &plan {
             SplitPlan::Fixed(_) => part_rows.iter().sum(),
@@ -332,19 +535,13 @@ impl StreamedDataset {
                     (0, _) => train_end,
                     (v, _) => held[v - 1],
                 };
-                for (&day, &n) in &rows_per_day {
-                    let part = if day <= train_end {
-                        Part::Train
-                    } else if day <= valid_end {
-                        Part::Valid
-                    } else {
-                        Part::Test
-                    };
-                    part_rows[part as usize] += n;
-                }
-                PartRule::ByDay { train_end, valid_end }
+                let rule = PartRule::ByDay { train_end, valid_end };
+                part_rows = rule.rows_by_day(&rows_per_day);
+                rule
             }
         };
+        let rank_part_rows: Vec<[usize; 3]> =
+            rank_scans.iter().map(|scan| scan.part_rows(&rule)).collect();
         let Some(train) = train.filter(|t| t.rows > 0) else {
             return Err(DataError::NoTrainingRows {
                 log: log_path,
@@ -376,6 +573,9 @@ impl StreamedDataset {
             log: log_path,
             rule,
             part_rows,
+            shard: ShardRows { rank: shard.rank, per_rank: rank_part_rows },
+            read_shard: shard,
+            user_groups: Mutex::new(Interner::new()),
             shuffle_rows: shuffle_rows.max(1),
             rows_read,
             dropped,
@@ -442,17 +642,22 @@ impl TrainingData for StreamedDataset {
         self.part_rows[part as usize]
     }
 
+    fn shard(&self) -> Option<&dyn ShardedData> {
+        (!self.read_shard.is_whole()).then_some(self as &dyn ShardedData)
+    }
+
     fn batches(
         &self,
         part: Part,
         batch_size: usize,
         shuffle_seed: Option<u64>,
     ) -> Box<dyn Iterator<Item = Result<Batch>> + '_> {
-        match CleanChunks::open(
+        match CleanChunks::open_shard(
             &self.feature_map.spec,
             &self.log,
             self.tables.video_durations.as_ref(),
             DEFAULT_CHUNK_ROWS,
+            self.read_shard,
         ) {
             Ok(chunks) => Box::new(PartBatches {
                 data: self,
@@ -467,7 +672,6 @@ impl TrainingData for StreamedDataset {
                 rng: shuffle_seed.map(Xoshiro256PlusPlus::seed_from_u64),
                 window: Vec::new(),
                 ready: VecDeque::new(),
-                user_groups: Interner::new(),
                 rows_emitted: 0,
             }),
             Err(e) => Box::new(std::iter::once(Err(e))),
@@ -487,7 +691,6 @@ struct PartBatches<'a> {
     /// Encoded rows of the part not yet handed out.
     window: Vec<Batch>,
     ready: VecDeque<Batch>,
-    user_groups: Interner,
     rows_emitted: u64,
 }
 
@@ -508,17 +711,24 @@ impl PartBatches<'_> {
         let rows: Vec<usize> =
             (0..log.len()).filter(|&r| data.rule.part(&log, r) == self.part).collect();
         if !rows.is_empty() {
-            let batch = encode_rows(
+            // A shard's rows are numbered by their place in the whole log, so that ranks' scores
+            // can be put back in its order (as one process reads it).
+            let positions: Option<Vec<u32>> = (!data.read_shard.is_whole())
+                .then(|| rows.iter().map(|&r| log.position[r] as u32).collect());
+            let mut batch = encode_rows(
                 &data.feature_map,
                 &data.schema,
                 &data.tables,
                 &log,
                 rows.into_iter(),
-                &mut self.user_groups,
+                &mut data.user_groups.lock().expect("no batch stream panicked encoding"),
                 self.rows_emitted,
                 None,
             )?;
             self.rows_emitted += batch.size as u64;
+            if let Some(positions) = positions {
+                batch.rows = positions;
+            }
             self.window.push(batch);
         }
         Ok(true)
@@ -572,5 +782,16 @@ impl Iterator for PartBatches<'_> {
                 Ok(false) => return None,
             }
         }
+    }
+}
+
+impl ShardedData for StreamedDataset {
+    fn rows(&self) -> &ShardRows {
+        &self.shard
+    }
+
+    fn user_group_keys(&self, groups: &[u32]) -> Vec<String> {
+        let interner = self.user_groups.lock().expect("no batch stream panicked encoding");
+        groups.iter().map(|&g| interner.token(g).to_owned()).collect()
     }
 }

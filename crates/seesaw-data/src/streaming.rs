@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::feature_map::{EncodedParts, FeatureMap, FeatureSchema, FeatureSource};
 use crate::interner::Interner;
 use crate::log::{InteractionLog, LogIngestor};
+use crate::shard::Shard;
 use crate::side_table::SideTable;
 use crate::spec::DatasetSpec;
 use crate::table::TableReader;
@@ -231,7 +232,19 @@ impl<'a> CleanChunks<'a> {
         durations: Option<&'a HashMap<String, f64>>,
         chunk_rows: usize,
     ) -> Result<Self> {
-        let reader = TableReader::open_with(path, spec.log.delimiter_byte()?, chunk_rows.max(1))?;
+        Self::open_shard(spec, path, durations, chunk_rows, Shard::WHOLE)
+    }
+
+    /// Only `shard`'s rows of the log (see [`crate::shard`]).
+    pub(crate) fn open_shard(
+        spec: &'a DatasetSpec,
+        path: &Path,
+        durations: Option<&'a HashMap<String, f64>>,
+        chunk_rows: usize,
+        shard: Shard,
+    ) -> Result<Self> {
+        let delimiter = spec.log.delimiter_byte()?;
+        let reader = TableReader::open_shard(path, delimiter, chunk_rows.max(1), shard)?;
         LogIngestor::new(spec, path, durations).check_columns(reader.columns())?;
         Ok(Self { spec, durations, reader })
     }
@@ -246,6 +259,12 @@ impl Iterator for CleanChunks<'_> {
             Err(e) => return Some(Err(e)),
         };
         let mut ingestor = LogIngestor::new(self.spec, self.reader.path(), self.durations);
-        Some(ingestor.ingest(&chunk.batch, chunk.first_line).and_then(|_| ingestor.finish()))
+        let log = ingestor.ingest(&chunk.batch, chunk.first_line).and_then(|_| ingestor.finish());
+        Some(log.map(|mut log| {
+            // A chunk's rows are on consecutive lines (a reader ends a chunk at a gap).
+            let to_position = |line: &u64| chunk.first_row + (line - chunk.first_line);
+            log.position = log.line.iter().map(to_position).collect();
+            log
+        }))
     }
 }

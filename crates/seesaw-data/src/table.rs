@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::error::{DataError, Location, Result};
+use crate::shard::Shard;
 
 pub const DEFAULT_CHUNK_ROWS: usize = 65_536;
 
@@ -114,6 +116,9 @@ pub struct TableChunk {
     /// `first_line + r`: a CSV chunk ends early where a blank line or a quoted line break would
     /// break that.
     pub first_line: u64,
+    /// The position of the first row in the whole table: the rows before it, over the files of
+    /// a directory in path order (a shard's chunks keep the positions of the whole table).
+    pub first_row: u64,
 }
 
 enum Inner {
@@ -127,6 +132,7 @@ pub struct TableReader {
     columns: Vec<String>,
     inner: Inner,
     next_line: u64,
+    next_row: u64,
 }
 
 impl TableReader {
@@ -141,7 +147,7 @@ impl TableReader {
     /// `delimiter` overrides the one the file name implies (delimited text only).
     pub fn open_with(path: &Path, delimiter: Option<u8>, chunk_rows: usize) -> Result<Self> {
         if path.is_dir() {
-            return PartitionedParquet::open(path, chunk_rows);
+            return PartitionedParquet::open(path, chunk_rows, Shard::WHOLE);
         }
         match TableFormat::from_path(path) {
             TableFormat::Csv { delimiter: implied, gzip } => {
@@ -149,6 +155,27 @@ impl TableReader {
             }
             TableFormat::Parquet => Self::open_parquet(path, chunk_rows),
         }
+    }
+
+    /// This rank's rows of a Parquet log, a file or a directory of them (see [`crate::shard`]);
+    /// the whole table for [`Shard::WHOLE`]. Delimited text cannot be read in shards.
+    pub fn open_shard(
+        path: &Path,
+        delimiter: Option<u8>,
+        chunk_rows: usize,
+        shard: Shard,
+    ) -> Result<Self> {
+        if shard.is_whole() {
+            return Self::open_with(path, delimiter, chunk_rows);
+        }
+        if !Shard::can_split(path) {
+            return Err(malformed(
+                path,
+                "a delimited text log cannot be read in shards (a rank cannot find its rows \
+                 without reading the ones before them); write it as Parquet",
+            ));
+        }
+        PartitionedParquet::open(path, chunk_rows, shard)
     }
 
     fn open_csv(path: &Path, delimiter: u8, gzip: bool, chunk_rows: usize) -> Result<Self> {
@@ -174,12 +201,14 @@ impl TableReader {
                 crlf,
             })),
             next_line: 2,
+            next_row: 0,
         })
     }
 
     fn open_parquet(path: &Path, chunk_rows: usize) -> Result<Self> {
         let (columns, reader) = open_parquet_file(path, chunk_rows)?;
-        Ok(Self { path: path.to_owned(), columns, inner: Inner::Parquet(reader), next_line: 2 })
+        let inner = Inner::Parquet(reader);
+        Ok(Self { path: path.to_owned(), columns, inner, next_line: 2, next_row: 0 })
     }
 
     /// The file being read (for a partitioned directory, the current file).
@@ -209,16 +238,23 @@ impl Iterator for TableReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         let next = match &mut self.inner {
-            Inner::Csv(reader) => return reader.next_chunk(&self.path, &self.columns),
+            Inner::Csv(reader) => {
+                let chunk = reader.next_chunk(&self.path, &self.columns, self.next_row);
+                if let Some(Ok(chunk)) = &chunk {
+                    self.next_row += chunk.batch.num_rows() as u64;
+                }
+                return chunk;
+            }
             Inner::Parquet(reader) => reader.next(),
             Inner::PartitionedParquet(dataset) => loop {
                 if let Some(batch) = dataset.next_batch() {
                     break Some(batch);
                 }
                 match dataset.open_next() {
-                    Some(Ok(path)) => {
+                    Some(Ok((path, first_line, first_row))) => {
                         self.path = path;
-                        self.next_line = 2;
+                        self.next_line = first_line;
+                        self.next_row = first_row.unwrap_or(self.next_row);
                     }
                     Some(Err(e)) => return Some(Err(e)),
                     None => break None,
@@ -227,9 +263,10 @@ impl Iterator for TableReader {
         }?;
         Some(match next {
             Ok(batch) => {
-                let first_line = self.next_line;
+                let (first_line, first_row) = (self.next_line, self.next_row);
                 self.next_line += batch.num_rows() as u64;
-                Ok(TableChunk { batch, first_line })
+                self.next_row += batch.num_rows() as u64;
+                Ok(TableChunk { batch, first_line, first_row })
             }
             Err(e) => Err(malformed(&self.path, e)),
         })
@@ -237,11 +274,17 @@ impl Iterator for TableReader {
 }
 
 /// The Parquet files under a directory, read one after another, with the `key=value` folders on
-/// each file's path as text columns.
+/// each file's path as text columns; or a shard's pieces of them (or of one file).
 struct PartitionedParquet {
-    /// Each file and its partition values, in path order; `next` is the one to open next.
+    /// Each file and its partition values, in path order.
     files: Vec<(PathBuf, Vec<String>)>,
+    /// What is read, in order: a file, whole (`None`) or a range of its rows; `next` is the one
+    /// to open next, `current_file` the file of the one being read.
+    pieces: Vec<(usize, Option<Range<u64>>)>,
+    /// A shard's: the position of each file's first row in the whole directory.
+    file_starts: Vec<u64>,
     next: usize,
+    current_file: usize,
     reader: Option<ParquetRecordBatchReader>,
     file_columns: Vec<String>,
     partition_keys: Vec<String>,
@@ -250,9 +293,16 @@ struct PartitionedParquet {
 }
 
 impl PartitionedParquet {
-    fn open(dir: &Path, chunk_rows: usize) -> Result<TableReader> {
+    /// `path`: a directory, or (for a shard) one Parquet file.
+    fn open(path: &Path, chunk_rows: usize, shard: Shard) -> Result<TableReader> {
         let mut found = Vec::new();
-        collect_parquet_files(dir, &mut found)?;
+        let dir = if path.is_dir() {
+            collect_parquet_files(path, &mut found)?;
+            path
+        } else {
+            found.push(path.to_owned());
+            path.parent().unwrap_or(Path::new(""))
+        };
         found.sort();
         let Some(first) = found.first() else {
             return Err(malformed(dir, "a directory with no .parquet file under it"));
@@ -285,9 +335,28 @@ impl PartitionedParquet {
             }
             files.push((file.clone(), values));
         }
+        let mut file_starts = Vec::new();
+        let pieces = if shard.is_whole() {
+            (0..files.len()).map(|f| (f, None)).collect()
+        } else {
+            let rows =
+                files.iter().map(|(file, _)| parquet_rows(file)).collect::<Result<Vec<_>>>()?;
+            file_starts =
+                rows.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
+            let mut pieces: Vec<_> =
+                shard.pieces(&rows).into_iter().map(|(f, r)| (f, Some(r))).collect();
+            if pieces.is_empty() {
+                // More ranks than blocks: no rows here, but the columns still come from a file.
+                pieces.push((0, Some(0..0)));
+            }
+            pieces
+        };
         let mut dataset = PartitionedParquet {
             files,
+            pieces,
+            file_starts,
             next: 0,
+            current_file: 0,
             reader: None,
             file_columns: Vec::new(),
             partition_keys,
@@ -295,8 +364,8 @@ impl PartitionedParquet {
             chunk_rows,
         };
         // The first file sets the columns every other file must have.
-        let path = match dataset.open_next() {
-            Some(Ok(path)) => path,
+        let (path, next_line, first_row) = match dataset.open_next() {
+            Some(Ok(opened)) => opened,
             Some(Err(e)) => return Err(e),
             None => unreachable!("at least one file was found"),
         };
@@ -312,17 +381,21 @@ impl PartitionedParquet {
             path,
             columns,
             inner: Inner::PartitionedParquet(Box::new(dataset)),
-            next_line: 2,
+            next_line,
+            next_row: first_row.unwrap_or(0),
         })
     }
 
-    /// Opens the next file; its path, or None after the last one.
-    fn open_next(&mut self) -> Option<Result<PathBuf>> {
-        let (path, _) = self.files.get(self.next)?;
-        let path = path.clone();
+    /// Opens the next piece; its file, the line of its first row and (a shard's piece) that
+    /// row's position in the directory, or None after the last.
+    fn open_next(&mut self) -> Option<Result<(PathBuf, u64, Option<u64>)>> {
+        let (file, rows) = self.pieces.get(self.next)?.clone();
+        let path = self.files[file].0.clone();
         self.next += 1;
+        self.current_file = file;
         let first = self.next == 1;
-        let opened = open_parquet_file(&path, self.chunk_rows).and_then(|(columns, reader)| {
+        let opened = open_parquet_rows(&path, self.chunk_rows, rows.clone());
+        let opened = opened.and_then(|(columns, reader)| {
             if first {
                 self.file_columns = columns;
             } else if columns != self.file_columns {
@@ -338,7 +411,8 @@ impl PartitionedParquet {
         });
         Some(opened.map(|reader| {
             self.reader = Some(reader);
-            path
+            let first_row = rows.as_ref().map(|r| self.file_starts[file] + r.start);
+            (path, rows.map_or(0, |r| r.start) + 2, first_row)
         }))
     }
 
@@ -351,7 +425,7 @@ impl PartitionedParquet {
         if self.partition_keys.is_empty() {
             return Some(Ok(batch));
         }
-        let values = &self.files[self.next - 1].1;
+        let values = &self.files[self.current_file].1;
         let n = batch.num_rows();
         let schema = self.schema.get_or_insert_with(|| {
             let mut fields: Vec<Field> =
@@ -392,12 +466,35 @@ fn open_parquet_file(
     path: &Path,
     chunk_rows: usize,
 ) -> Result<(Vec<String>, ParquetRecordBatchReader)> {
+    open_parquet_rows(path, chunk_rows, None)
+}
+
+/// The rows in a Parquet file, from its footer.
+fn parquet_rows(path: &Path) -> Result<u64> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| malformed(path, e))?;
+    Ok(builder.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
+/// [`open_parquet_file`] reading `rows` only (all without); the row groups before them are
+/// skipped unread.
+fn open_parquet_rows(
+    path: &Path,
+    chunk_rows: usize,
+    rows: Option<Range<u64>>,
+) -> Result<(Vec<String>, ParquetRecordBatchReader)> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
         return Err(DataError::EmptyFile { path: path.to_owned() });
     }
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| malformed(path, e))?;
     let columns = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let builder = match rows {
+        Some(rows) => {
+            builder.with_offset(rows.start as usize).with_limit((rows.end - rows.start) as usize)
+        }
+        None => builder,
+    };
     let reader = builder.with_batch_size(chunk_rows).build().map_err(|e| malformed(path, e))?;
     Ok((columns, reader))
 }
@@ -431,7 +528,12 @@ impl CsvChunks {
         start.max(self.record.position().map_or(1, |p| p.line()))
     }
 
-    fn next_chunk(&mut self, path: &Path, columns: &[String]) -> Option<Result<TableChunk>> {
+    fn next_chunk(
+        &mut self,
+        path: &Path,
+        columns: &[String],
+        first_row: u64,
+    ) -> Option<Result<TableChunk>> {
         let n = columns.len();
         let mut builders: Vec<StringBuilder> = (0..n).map(|_| StringBuilder::new()).collect();
         let mut first_line = None;
@@ -490,7 +592,7 @@ impl CsvChunks {
             builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
         Some(
             RecordBatch::try_new(self.schema.clone(), arrays)
-                .map(|batch| TableChunk { batch, first_line })
+                .map(|batch| TableChunk { batch, first_line, first_row })
                 .map_err(|e| malformed(path, e)),
         )
     }

@@ -16,6 +16,10 @@ pub trait Collective {
     /// buffer of the same length, and every rank gets the same sum back.
     fn sum_f32(&self, values: &mut [f32]);
 
+    /// Every rank's `mine`, in rank order, on every rank (the lengths may differ): how ranks
+    /// that read disjoint shards merge what they fitted and what they scored.
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>>;
+
     /// Rank 0 writes the run's files (metrics, checkpoints, the model).
     fn is_root(&self) -> bool {
         self.rank() == 0
@@ -51,6 +55,9 @@ impl Collective for SingleProcess {
         1
     }
     fn sum_f32(&self, _values: &mut [f32]) {}
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        vec![mine.to_vec()]
+    }
 }
 
 /// Ranks as threads of one process, each holding one [`InProcessRanks`] of the same group: the
@@ -63,6 +70,8 @@ pub struct InProcessRanks {
 struct SharedSum {
     size: usize,
     sum: Mutex<Vec<f32>>,
+    /// One slot per rank for `all_gather_bytes`.
+    gathered: Mutex<Vec<Vec<u8>>>,
     arrived: Barrier,
     read: Barrier,
 }
@@ -74,6 +83,7 @@ impl InProcessRanks {
         let shared = Arc::new(SharedSum {
             size,
             sum: Mutex::new(Vec::new()),
+            gathered: Mutex::new(vec![Vec::new(); size]),
             arrived: Barrier::new(size),
             read: Barrier::new(size),
         });
@@ -108,6 +118,15 @@ impl Collective for InProcessRanks {
         // Nobody starts the next sum before every rank has read this one.
         shared.read.wait();
     }
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let shared = &self.shared;
+        shared.gathered.lock().expect("no rank panicked holding the slots")[self.rank] =
+            mine.to_vec();
+        shared.arrived.wait();
+        let all = shared.gathered.lock().expect("no rank panicked holding the slots").clone();
+        shared.read.wait();
+        all
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +154,24 @@ mod tests {
             for (round, v) in sums.iter().enumerate() {
                 assert_eq!(v, &vec![3.0 + 3.0 * round as f32, 3.0]);
             }
+        }
+    }
+
+    #[test]
+    fn every_rank_gets_every_ranks_bytes_in_rank_order() {
+        let handles: Vec<_> = InProcessRanks::group(3)
+            .into_iter()
+            .map(|ranks| {
+                std::thread::spawn(move || {
+                    let mine = vec![ranks.rank() as u8; ranks.rank() + 1];
+                    (ranks.all_gather_bytes(&mine), ranks.all_gather_bytes(&[9]))
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (first, second) = handle.join().unwrap();
+            assert_eq!(first, vec![vec![0], vec![1, 1], vec![2, 2, 2]]);
+            assert_eq!(second, vec![vec![9]; 3]);
         }
     }
 }

@@ -93,7 +93,7 @@ pub struct Evaluation {
 
 /// Predictions (probabilities for binary tasks) with the labels they are scored against, the
 /// model's extra scores, and its mean gate weights.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Predictions {
     pub rows: Vec<u32>,
     pub user_group: Vec<u32>,

@@ -3,6 +3,7 @@
 //! `distributed` feature only, so that a machine without MPI still builds Seesaw.
 
 use mpi::collective::{CommunicatorCollectives, SystemOperation};
+use mpi::datatype::PartitionMut;
 use mpi::environment::{Threading, Universe};
 use mpi::topology::{Communicator, SimpleCommunicator};
 
@@ -51,5 +52,27 @@ impl Collective for MpiRanks {
         // MPI_IN_PLACE is not in rsmpi's safe API; the copy costs a fraction of the reduce.
         let send = values.to_vec();
         self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
+    }
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let count = |n: usize| i32::try_from(n).expect("a gathered buffer under 2 GiB");
+        let mut counts = vec![0i32; self.size()];
+        self.world.all_gather_into(&count(mine.len()), &mut counts[..]);
+        let displs: Vec<i32> = counts
+            .iter()
+            .scan(0usize, |at, &n| {
+                let start = *at;
+                *at += n as usize;
+                Some(count(start))
+            })
+            .collect();
+        let total: usize = counts.iter().map(|&n| n as usize).sum();
+        let mut all = vec![0u8; total];
+        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        self.world.all_gather_varcount_into(mine, &mut partition);
+        counts
+            .iter()
+            .zip(&displs)
+            .map(|(&n, &at)| all[at as usize..(at + n) as usize].to_vec())
+            .collect()
     }
 }

@@ -104,6 +104,14 @@ impl<C: Collective> Collective for Watched<C> {
         }
         state.values += values.len() as u64;
     }
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let (lock, wake) = &*self.state;
+        lock.lock().expect("never poisoned").waiting_since = Some(Instant::now());
+        wake.notify_one();
+        let all = self.inner.all_gather_bytes(mine);
+        lock.lock().expect("never poisoned").waiting_since = None;
+        all
+    }
     fn traffic(&self) -> Option<SumTraffic> {
         let state = self.state.0.lock().expect("never poisoned");
         Some(SumTraffic { sums: state.sums, values: state.values, seconds: state.seconds_in_sums })

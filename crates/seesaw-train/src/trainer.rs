@@ -30,7 +30,8 @@ use crate::data_parallel::{
     broadcast_from_root, materialize_parameters, rank_rows, sum_gradients, task_shares,
 };
 use crate::error::{Result, TrainError};
-use crate::evaluate::{Evaluation, evaluate, score};
+use crate::evaluate::{Evaluation, score};
+use crate::gathered_scores::evaluate_on_ranks;
 use crate::history::{EpochRecord, append_jsonl};
 use crate::lazy_adam::{LazyAdam, LazyRule, embedding_table_ids};
 use crate::schedule::learning_rate;
@@ -124,15 +125,73 @@ pub fn train_step_on_ranks(
     collective: &dyn Collective,
 ) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
     let ranks = collective.size();
-    let local_rows;
-    let (batch, shares) = if ranks == 1 {
-        (batch, None)
-    } else {
-        let rows = rank_rows(batch.size, collective.rank(), ranks);
-        let shares = task_shares(batch, &rows);
-        local_rows = batch.slice_rows(rows);
-        (&local_rows, Some(shares))
-    };
+    if ranks == 1 {
+        return step_with_shares(
+            trainable, optimizer, batch, None, step, lr, step_seed, device, collective,
+        );
+    }
+    let rows = rank_rows(batch.size, collective.rank(), ranks);
+    let shares = task_shares(batch, &rows);
+    let batch = batch.slice_rows(rows);
+    step_with_shares(
+        trainable,
+        optimizer,
+        &batch,
+        Some(shares),
+        step,
+        lr,
+        step_seed,
+        device,
+        collective,
+    )
+}
+
+/// [`train_step_on_ranks`] where `batch` is this rank's own rows (read from its shard), not a
+/// slice of a batch every rank holds: the global batch is the union of the ranks' batches, and
+/// each task's label count over it comes from one small sum before the step.
+#[allow(clippy::too_many_arguments)]
+pub fn train_shard_step_on_ranks(
+    trainable: Trainable,
+    optimizer: &mut ModuleOptimizer,
+    batch: &Batch,
+    step: usize,
+    lr: f64,
+    step_seed: u64,
+    device: &Device,
+    collective: &dyn Collective,
+) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
+    let local: Vec<f32> = (0..batch.n_tasks).map(|t| batch.mask(t).iter().sum()).collect();
+    let mut global = local.clone();
+    collective.sum_f32(&mut global);
+    let shares = local.iter().zip(&global).map(|(&l, &g)| (g > 0.0).then(|| l / g)).collect();
+    step_with_shares(
+        trainable,
+        optimizer,
+        batch,
+        Some(shares),
+        step,
+        lr,
+        step_seed,
+        device,
+        collective,
+    )
+}
+
+/// One step on this rank's rows `batch`; `shares` (several ranks): per task, the share of the
+/// global batch's labels these rows hold, `None` for a task the global batch has no label of.
+#[allow(clippy::too_many_arguments)]
+fn step_with_shares(
+    trainable: Trainable,
+    optimizer: &mut ModuleOptimizer,
+    batch: &Batch,
+    shares: Option<Vec<Option<f32>>>,
+    step: usize,
+    lr: f64,
+    step_seed: u64,
+    device: &Device,
+    collective: &dyn Collective,
+) -> std::result::Result<(Trainable, Option<StepLosses>), NonFiniteLoss> {
+    let ranks = collective.size();
     let mut trainable = trainable;
     let input = ModelInput::from_batch(batch, device);
     let targets = ModelTargets::from_batch(batch, device).at_step(step);
@@ -295,6 +354,9 @@ pub fn train_on_ranks(
     let tasks: Vec<TaskInfo> = data.feature_map().tasks.clone();
     let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     config.weighting.check_tasks(&task_names)?;
+    // With a sharded log, each rank's batches are its share of the global batch.
+    let batch_size =
+        data.shard().map_or(config.batch_size, |s| s.rows().local_batch_size(config.batch_size));
     let infer_device = Device::flex();
     let train_device = infer_device.clone().autodiff();
     train_device.seed(config.seed);
@@ -359,8 +421,7 @@ pub fn train_on_ranks(
             if let Some(checkpoint) = checkpoint.as_ref().filter(|_| writes) {
                 checkpoint.clear()?;
             }
-            let mut train_batches =
-                UntilError::new(data.batches(Part::Train, config.batch_size, None));
+            let mut train_batches = UntilError::new(data.batches(Part::Train, batch_size, None));
             let model =
                 MultiTaskModel::fit_new(model_config, &context, &mut train_batches, &train_device)?;
             train_batches.finish()?;
@@ -383,6 +444,11 @@ pub fn train_on_ranks(
     if writes && collective.size() > 1 {
         collective.sum_f32(&mut turn);
     }
+    if data.shard().is_some() && state.epochs_done == 0 {
+        // Each rank fitted the architecture on its own shard; all take rank 0's fit.
+        trainable = adopt_root_fit(trainable, model_config, &context, &train_device, collective)?;
+        state.fitted = trainable.model.fitted.clone();
+    }
     // Every rank starts from rank 0's weights, whatever its random generator drew.
     trainable = broadcast_from_root(trainable, collective);
     if collective.size() > 1 && trainable.weighting.wants_task_gradients() {
@@ -403,8 +469,12 @@ pub fn train_on_ranks(
         write_jsonl(&dir.join(METRICS_FILE), &state.history)?;
     }
 
-    let train_rows = data.part_len(Part::Train);
-    let full_steps = train_rows.div_ceil(config.batch_size);
+    let full_steps = match data.shard() {
+        Some(shard) => shard.rows().steps(Part::Train, config.batch_size),
+        None => data.part_len(Part::Train).div_ceil(config.batch_size),
+    };
+    let step_on_ranks =
+        if data.shard().is_some() { train_shard_step_on_ranks } else { train_step_on_ranks };
     let steps_per_epoch = config.max_steps_per_epoch.map_or(full_steps, |m| m.min(full_steps));
     let total_steps = steps_per_epoch * config.epochs;
     let mut global_step = state.epochs_done * steps_per_epoch;
@@ -436,7 +506,7 @@ pub fn train_on_ranks(
         let mut lr = config.learning_rate;
         let batch_seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64);
         let mut train_batches =
-            UntilError::new(data.batches(Part::Train, config.batch_size, Some(batch_seed)));
+            UntilError::new(data.batches(Part::Train, batch_size, Some(batch_seed)));
         for (step, batch) in train_batches.by_ref().take(steps_per_epoch).enumerate() {
             collective.at_step(epoch, step);
             seesaw_data::fault::point("train:step");
@@ -448,7 +518,7 @@ pub fn train_on_ranks(
                 total_steps,
             );
             let seed = step_seed(config.seed, global_step);
-            let (stepped, losses) = train_step_on_ranks(
+            let (stepped, losses) = step_on_ranks(
                 trainable,
                 &mut optimizer,
                 &batch,
@@ -476,7 +546,7 @@ pub fn train_on_ranks(
                 sum.0 += value;
                 sum.1 += 1;
             }
-            samples += batch.size;
+            samples += batch.size * if data.shard().is_some() { collective.size() } else { 1 };
             observer.on_step(step, &losses);
         }
         train_batches.finish()?;
@@ -502,7 +572,14 @@ pub fn train_on_ranks(
         let valid = if has_validation {
             let mut batches =
                 UntilError::new(data.batches(Part::Valid, config.eval_batch_size, None));
-            let valid = evaluate(&inference, &tasks, batches.by_ref(), &infer_device)?;
+            let valid = evaluate_on_ranks(
+                &inference,
+                &tasks,
+                batches.by_ref(),
+                &infer_device,
+                data,
+                collective,
+            )?;
             batches.finish()?;
             valid
         } else {
@@ -560,6 +637,29 @@ pub fn train_on_ranks(
 
 /// The configured optimiser for `module`'s parameters; with lazy embedding updates, its
 /// embedding tables are stepped row by row (`crate::lazy_adam`).
+/// `trainable` with the architecture's fit (`ArchitectureKind::fit`) rank 0 made: rank 0's own
+/// model, the others' rebuilt from it when theirs (fitted on their shards) differs. Their
+/// weights are replaced by rank 0's right after.
+fn adopt_root_fit(
+    trainable: Trainable,
+    model_config: &ModelConfig,
+    context: &ModelContext,
+    device: &Device,
+    collective: &dyn Collective,
+) -> Result<Trainable> {
+    let mine = serde_json::to_vec(&trainable.model.fitted).expect("a fitted state serialises");
+    let root = collective.all_gather_bytes(&mine).swap_remove(0);
+    if root == mine {
+        return Ok(trainable);
+    }
+    let fitted = serde_json::from_slice(&root).map_err(|e| {
+        TrainError::Config(format!("rank 0's fitted architecture state is unreadable: {e}"))
+    })?;
+    let model = MultiTaskModel::new(model_config, &context.clone().with_fitted(fitted), device)?;
+    materialize_parameters(&model);
+    Ok(Trainable { model, weighting: trainable.weighting })
+}
+
 pub fn build_optimizer<M: Module>(config: &TrainConfig, module: &M) -> ModuleOptimizer {
     let lambda = config.weight_decay as f32;
     let (dense, rule) = match config.optimizer {

@@ -4,6 +4,7 @@ pub mod bench_train;
 pub mod clips_extract;
 pub mod cmi;
 pub mod compare;
+pub mod convert;
 pub mod dataset_args;
 pub mod eval;
 pub mod inspect;

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use burn::tensor::Device;
+use seesaw_data::shard::Shard;
 use seesaw_data::split::Part;
 use seesaw_data::streamed_dataset::StreamedDataset;
 use seesaw_data::training_data::{TrainingData, UntilError};
@@ -16,7 +17,7 @@ use seesaw_train::run_config::RunConfig;
 use seesaw_train::run_data::{prepare_run_data, simulate_into_spec};
 use seesaw_train::trained_model::{self, TrainedManifest, TrainingRecord};
 use seesaw_train::trainer::NoObserver;
-use seesaw_train::{TrainObserver, evaluate, train_on_ranks};
+use seesaw_train::{TrainObserver, evaluate_on_ranks, train_on_ranks};
 
 use super::training_progress::TrainProgress;
 use crate::progress;
@@ -114,7 +115,7 @@ pub fn train_streamed_to_dir(
     // The simulator's files are written first; its platform is not kept.
     simulate_into_spec(&mut config, scratch.dir())?;
     let spinner = progress::spinner("fitting the feature map in one pass over the log");
-    let data = StreamedDataset::fit(&config.dataset, config.train.shuffle_rows)?;
+    let data = fit_streamed(&config, ranks)?;
     spinner.finish_and_clear();
     if data.dropped.total() > 0 && ranks.is_root() {
         eprintln!(
@@ -124,6 +125,28 @@ pub fn train_streamed_to_dir(
         );
     }
     train_on(config, &data, out, resume, ranks)
+}
+
+/// The streamed log with its feature map: under several ranks, each reads only its shard of a
+/// Parquet log, and the ranks merge what they fitted; delimited text cannot be read in shards,
+/// so every rank reads all of it.
+fn fit_streamed(config: &RunConfig, ranks: &dyn Collective) -> Result<StreamedDataset> {
+    let (spec, shuffle_rows) = (&config.dataset, config.train.shuffle_rows);
+    if ranks.size() == 1 {
+        return Ok(StreamedDataset::fit(spec, shuffle_rows)?);
+    }
+    if !spec.log.path.as_deref().is_some_and(Shard::can_split) {
+        if ranks.is_root() {
+            eprintln!(
+                "the log is delimited text, which cannot be read in shards: every rank reads \
+                 all of it (write it as Parquet, a file or a directory, to shard it)"
+            );
+        }
+        return Ok(StreamedDataset::fit(spec, shuffle_rows)?);
+    }
+    let shard = Shard::new(ranks.rank(), ranks.size());
+    let gather = |mine: &[u8]| ranks.all_gather_bytes(mine);
+    Ok(StreamedDataset::fit_shard(spec, shuffle_rows, shard, &gather)?)
 }
 
 /// Where a rank writes what it makes before training (the simulator's files): `out` for rank
@@ -170,9 +193,10 @@ fn train_on(
     let [train_rows, valid_rows, test_rows] =
         [Part::Train, Part::Valid, Part::Test].map(|p| data.part_len(p));
     if ranks.is_root() {
-        let on_ranks = match ranks.size() {
-            1 => String::new(),
-            n => format!(" on {n} ranks"),
+        let on_ranks = match (ranks.size(), data.shard().is_some()) {
+            (1, _) => String::new(),
+            (n, true) => format!(" on {n} ranks, each reading its shard,"),
+            (n, false) => format!(" on {n} ranks"),
         };
         eprintln!(
             "training {}{on_ranks} on {} rows ({train_rows} train, {valid_rows} valid, \
@@ -199,14 +223,22 @@ fn train_on(
             traffic.seconds * 1e3 / traffic.sums.max(1) as f64
         );
     }
+    // Every rank scores its rows of the held-out part (all of them, unless sharded).
+    let part = data.evaluation_part();
+    let mut batches = UntilError::new(data.batches(part, config.train.eval_batch_size, None));
+    let device = Device::flex();
+    let evaluation = evaluate_on_ranks(
+        &outcome.model,
+        &feature_map.tasks,
+        batches.by_ref(),
+        &device,
+        data,
+        ranks,
+    )?;
+    batches.finish()?;
     if !ranks.is_root() {
         return Ok(None);
     }
-    let part = data.evaluation_part();
-    let mut batches = UntilError::new(data.batches(part, config.train.eval_batch_size, None));
-    let evaluation =
-        evaluate(&outcome.model, &feature_map.tasks, batches.by_ref(), &Device::flex())?;
-    batches.finish()?;
     let record = TrainingRecord {
         config,
         history: outcome.history,
