@@ -144,6 +144,116 @@ mod under_mpirun {
         }
     }
 
+    /// A simulated log converted to a Parquet directory partitioned by date, and a run config
+    /// reading it (ranks under mpirun read it in shards).
+    fn parquet_run_config(dir: &Path, epochs: usize) -> std::path::PathBuf {
+        let sim = dir.join("sim");
+        let simulated = common::seesaw()
+            .args(["simulate", "--users", "300", "--videos", "150", "--impressions", "40000"])
+            .arg("--out")
+            .arg(&sim)
+            .output()
+            .unwrap();
+        assert!(simulated.status.success(), "{}", String::from_utf8_lossy(&simulated.stderr));
+        let log = dir.join("log");
+        let converted = common::seesaw()
+            .args(["data", "convert", "--partition-by", "date", "--log"])
+            .arg(sim.join("log_standard_sim.csv"))
+            .arg("--out")
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(converted.status.success(), "{}", String::from_utf8_lossy(&converted.stderr));
+        let config = dir.join("parquet.toml");
+        let path = |p: &Path| p.display().to_string();
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[dataset]
+preset = "kuairand"
+[dataset.log]
+path = "{}"
+[dataset.users]
+path = "{}"
+[dataset.videos]
+path = "{}"
+[dataset.labels]
+tasks = {TASKS}
+[dataset.split]
+strategy = "temporal"
+valid_days = 1
+test_days = 1
+
+[model]
+embedding_dim = 4
+architecture = {MMOE}
+
+[train]
+epochs = {epochs}
+batch_size = 256
+seed = 3
+"#,
+                path(&log),
+                path(&sim.join("user_features_sim.csv")),
+                path(&sim.join("video_features_sim.csv")),
+            ),
+        )
+        .unwrap();
+        config
+    }
+
+    fn train_streamed(command: &mut std::process::Command, config: &Path, out: &Path) -> String {
+        let output = command
+            .args(["train", "--stream", "--config"])
+            .arg(config)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    }
+
+    /// Each rank streams only its shard of a Parquet log: the batches differ from one
+    /// process's (other rows share a batch), so the model is not the same one, but it must be
+    /// as good, and the metrics are over every rank's test rows.
+    #[test]
+    fn ranks_streaming_their_shards_of_a_parquet_log_train_as_well_as_one_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = parquet_run_config(dir.path(), 2);
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        train_streamed(&mut mpirun(1), &config, &one);
+        let stderr = train_streamed(&mut mpirun(2), &config, &two);
+        assert!(stderr.contains("on 2 ranks, each reading its shard"), "{stderr}");
+        let (one, two) = (test_metrics(&one), test_metrics(&two));
+        assert_eq!(one["click"]["n"], two["click"]["n"], "both score every test row");
+        for task in ["click", "like"] {
+            let (a, b) = (one[task]["auc"].as_f64().unwrap(), two[task]["auc"].as_f64().unwrap());
+            assert!((a - b).abs() < 0.03, "{task}: AUC {a} in one process, {b} on two shards");
+        }
+    }
+
+    /// Shards are dealt from the files' row counts alone, so a resumed sharded run reads what
+    /// the killed one read and finishes with the uninterrupted run's model.
+    #[test]
+    fn a_sharded_run_killed_mid_run_resumes_to_the_uninterrupted_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = parquet_run_config(dir.path(), 3);
+        let full = dir.path().join("full");
+        train_streamed(&mut mpirun(2), &config, &full);
+        let out = dir.path().join("killed");
+        let mut killed = faulty_rank_one(dir.path(), "train:step@60");
+        let killed = killed.args(["train", "--stream", "--config"]).arg(&config).arg("--out");
+        assert!(!killed.arg(&out).output().unwrap().status.success());
+        let mut resume = mpirun(2);
+        resume.args(["train", "--stream", "--resume", "--config"]).arg(&config).arg("--out");
+        let resumed = resume.arg(&out).output().unwrap();
+        assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+        assert_eq!(test_metrics(&full), test_metrics(&out), "the resumed model differs");
+    }
+
     #[test]
     fn a_rank_that_hangs_ends_the_job_with_the_waiting_rank_and_step_named() {
         let dir = tempfile::tempdir().unwrap();
