@@ -354,9 +354,10 @@ pub fn train_on_ranks(
     let tasks: Vec<TaskInfo> = data.feature_map().tasks.clone();
     let task_names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     config.weighting.check_tasks(&task_names)?;
+    let shard_rows = data.shard().map(|shard| shard.rows());
     // With a sharded log, each rank's batches are its share of the global batch.
     let batch_size =
-        data.shard().map_or(config.batch_size, |s| s.rows().local_batch_size(config.batch_size));
+        shard_rows.map_or(config.batch_size, |rows| rows.local_batch_size(config.batch_size));
     let infer_device = Device::flex();
     let train_device = infer_device.clone().autodiff();
     train_device.seed(config.seed);
@@ -444,7 +445,7 @@ pub fn train_on_ranks(
     if writes && collective.size() > 1 {
         collective.sum_f32(&mut turn);
     }
-    if data.shard().is_some() && state.epochs_done == 0 {
+    if shard_rows.is_some() && state.epochs_done == 0 {
         // Each rank fitted the architecture on its own shard; all take rank 0's fit.
         trainable = adopt_root_fit(trainable, model_config, &context, &train_device, collective)?;
         state.fitted = trainable.model.fitted.clone();
@@ -469,12 +470,12 @@ pub fn train_on_ranks(
         write_jsonl(&dir.join(METRICS_FILE), &state.history)?;
     }
 
-    let full_steps = match data.shard() {
-        Some(shard) => shard.rows().steps(Part::Train, config.batch_size),
+    let full_steps = match shard_rows {
+        Some(rows) => rows.steps(Part::Train, config.batch_size),
         None => data.part_len(Part::Train).div_ceil(config.batch_size),
     };
     let step_on_ranks =
-        if data.shard().is_some() { train_shard_step_on_ranks } else { train_step_on_ranks };
+        if shard_rows.is_some() { train_shard_step_on_ranks } else { train_step_on_ranks };
     let steps_per_epoch = config.max_steps_per_epoch.map_or(full_steps, |m| m.min(full_steps));
     let total_steps = steps_per_epoch * config.epochs;
     let mut global_step = state.epochs_done * steps_per_epoch;
@@ -546,7 +547,8 @@ pub fn train_on_ranks(
                 sum.0 += value;
                 sum.1 += 1;
             }
-            samples += batch.size * if data.shard().is_some() { collective.size() } else { 1 };
+            // A sharded step trains every rank's batch, each about this one's size.
+            samples += batch.size * shard_rows.map_or(1, |rows| rows.ranks());
             observer.on_step(step, &losses);
         }
         train_batches.finish()?;
